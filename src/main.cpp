@@ -1,0 +1,68 @@
+// pidshim: run a daemonizing program in the foreground. The whole lifecycle is here; each
+// step lives in the file named after it.
+#include "exit_status.hpp"
+#include "log.hpp"
+#include "options.hpp"
+#include "proxy.hpp"
+#include "version.hpp"
+
+#include <boost/asio/io_context.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <sys/prctl.h>
+
+namespace {
+
+void print(const std::string& text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+}
+
+// Orphans of the daemon (double-forked workers) must become pidshim's children, so that it
+// can tell when they are gone and reap them.
+bool become_subreaper() {
+    if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+        pidshim::log::error(std::string("cannot become a child subreaper: ") +
+                            std::strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+} // namespace
+
+int main(int argc, char* argv[]) {
+    using namespace pidshim;
+    auto parsed = parse_options(argc, argv);
+    switch (parsed.what) {
+    case parse_result::action::help:
+        print(help_text());
+        return 0;
+    case parse_result::action::version:
+        print(std::string("pidshim ") + version + "\n");
+        return 0;
+    case parse_result::action::error:
+        log::error(parsed.error);
+        std::fputs("Try 'pidshim --help' for more information.\n", stderr);
+        return exit_code::usage;
+    case parse_result::action::run:
+        break;
+    }
+    log::set_threshold(parsed.opts.verbosity);
+    log::detect_journal();
+    // A closed stderr must not kill pidshim while the daemon runs.
+    std::signal(SIGPIPE, SIG_IGN);
+    if (!become_subreaper()) {
+        return exit_code::internal;
+    }
+    try {
+        boost::asio::io_context io(1);
+        proxy shim(io, std::move(parsed.opts));
+        return shim.run();
+    } catch (const std::exception& e) {
+        log::error(std::string("internal error: ") + e.what());
+        return exit_code::internal;
+    }
+}

@@ -1,0 +1,312 @@
+#include "options.hpp"
+
+#include <boost/program_options.hpp>
+
+#include <charconv>
+#include <cmath>
+#include <fstream>
+
+namespace po = boost::program_options;
+
+namespace pidshim {
+namespace {
+
+// Options that take a value on the command line; the rest are switches.
+po::options_description command_line_options() {
+    po::options_description desc;
+    desc.add_options()                                        //
+        ("timeout,t", po::value<std::string>())               //
+        ("signal-map", po::value<std::vector<std::string>>()) //
+        ("retry", po::value<std::string>())                   //
+        ("retry-interval", po::value<std::string>())          //
+        ("kill-after", po::value<std::string>())              //
+        ("group,g", po::bool_switch())                        //
+        ("notify-mainpid", po::bool_switch())                 //
+        ("config", po::value<std::string>())                  //
+        ("verbose,v", po::bool_switch())                      //
+        ("quiet,q", po::bool_switch())                        //
+        ("help,h", po::bool_switch())                         //
+        ("version,V", po::bool_switch());
+    return desc;
+}
+
+// The same long names in the file; switches take true/false there.
+po::options_description config_file_options() {
+    po::options_description desc;
+    desc.add_options()                                        //
+        ("timeout", po::value<std::string>())                 //
+        ("signal-map", po::value<std::vector<std::string>>()) //
+        ("retry", po::value<std::string>())                   //
+        ("retry-interval", po::value<std::string>())          //
+        ("kill-after", po::value<std::string>())              //
+        ("group", po::value<std::string>())                   //
+        ("notify-mainpid", po::value<std::string>())          //
+        ("verbose", po::value<std::string>())                 //
+        ("quiet", po::value<std::string>());
+    return desc;
+}
+
+bool takes_value(const po::options_description& desc, const std::string& name, bool is_long) {
+    const auto* option = desc.find_nothrow(name, false, false, !is_long);
+    return option != nullptr && option->semantic()->max_tokens() > 0;
+}
+
+// Options end at the first non-option argument (PIDFILE) so that everything after it reaches
+// COMMAND untouched. Returns the index of PIDFILE in argv.
+int find_operands(int argc, const char* const argv[], const po::options_description& desc) {
+    int i = 1;
+    while (i < argc) {
+        std::string_view arg = argv[i];
+        if (arg == "--") {
+            return i + 1;
+        }
+        if (arg.size() < 2 || arg[0] != '-') {
+            return i;
+        }
+        ++i;
+        if (arg.starts_with("--")) {
+            if (arg.find('=') == std::string_view::npos &&
+                takes_value(desc, std::string(arg.substr(2)), true)) {
+                ++i;
+            }
+            continue;
+        }
+        // A group of short switches; the first one that takes a value consumes the rest of
+        // the group, or the next argument when the group ends with it.
+        for (std::size_t c = 1; c < arg.size(); ++c) {
+            if (takes_value(desc, std::string{'-', arg[c]}, false)) {
+                if (c + 1 == arg.size()) {
+                    ++i;
+                }
+                break;
+            }
+        }
+    }
+    return argc;
+}
+
+struct option_error {
+    std::string message;
+};
+
+milliseconds seconds_value(const std::string& flag, const std::string& text) {
+    milliseconds value{};
+    if (!parse_seconds(text, value)) {
+        throw option_error{flag + ": '" + text +
+                           "' is not a number of seconds (for example 5 or 0.5)"};
+    }
+    return value;
+}
+
+unsigned count_value(const std::string& flag, const std::string& text) {
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) {
+        throw option_error{flag + ": '" + text + "' is not a whole number"};
+    }
+    return value;
+}
+
+bool truth_value(const std::string& where, const std::string& text) {
+    if (text == "true" || text == "yes" || text == "on" || text == "1") {
+        return true;
+    }
+    if (text == "false" || text == "no" || text == "off" || text == "0") {
+        return false;
+    }
+    throw option_error{where + ": '" + text + "' is not true or false"};
+}
+
+po::variables_map read_config_file(const std::string& path) {
+    std::ifstream file(path);
+    if (!file) {
+        throw option_error{"--config: cannot read '" + path + "'"};
+    }
+    po::variables_map vm;
+    try {
+        po::store(po::parse_config_file(file, config_file_options(), false), vm);
+    } catch (const po::error& e) {
+        throw option_error{path + ": " + e.what()};
+    }
+    return vm;
+}
+
+// The command line wins over the file: each option is taken from the first map that has it.
+class option_sources {
+  public:
+    option_sources(const po::variables_map& cli, const po::variables_map& file)
+        : cli_(cli), file_(file) {}
+
+    const std::string* text(const std::string& name, std::string& where) const {
+        if (cli_.count(name) != 0U) {
+            where = "--" + name;
+            return &cli_[name].as<std::string>();
+        }
+        if (file_.count(name) != 0U) {
+            where = config_path_ + ": " + name;
+            return &file_[name].as<std::string>();
+        }
+        return nullptr;
+    }
+
+    bool flag(const std::string& name) const {
+        if (cli_.count(name) != 0U && cli_[name].as<bool>()) {
+            return true;
+        }
+        return file_.count(name) != 0U &&
+               truth_value(config_path_ + ": " + name, file_[name].as<std::string>());
+    }
+
+    void set_config_path(std::string path) { config_path_ = std::move(path); }
+
+  private:
+    const po::variables_map& cli_;
+    const po::variables_map& file_;
+    std::string config_path_;
+};
+
+void apply_signal_maps(const po::variables_map& vm, const std::string& where, signal_map& map) {
+    if (vm.count("signal-map") == 0U) {
+        return;
+    }
+    for (const auto& spec : vm["signal-map"].as<std::vector<std::string>>()) {
+        std::string problem = spec.empty() ? "empty value" : map.add(spec);
+        if (!problem.empty()) {
+            throw option_error{where + ": " + problem};
+        }
+    }
+}
+
+options build_options(const po::variables_map& cli, const po::variables_map& file,
+                      const std::string& config_path) {
+    options opts;
+    option_sources sources(cli, file);
+    sources.set_config_path(config_path);
+    std::string where;
+    if (const auto* t = sources.text("timeout", where)) {
+        opts.timeout = seconds_value(where, *t);
+    }
+    if (const auto* t = sources.text("retry", where)) {
+        opts.retry = count_value(where, *t);
+    }
+    if (const auto* t = sources.text("retry-interval", where)) {
+        opts.retry_interval = seconds_value(where, *t);
+    }
+    if (const auto* t = sources.text("kill-after", where)) {
+        opts.kill_after = seconds_value(where, *t);
+    }
+    // The file's map first, so that the command line's entries override it per signal.
+    apply_signal_maps(file, config_path + ": signal-map", opts.map);
+    apply_signal_maps(cli, "--signal-map", opts.map);
+    opts.group = sources.flag("group");
+    opts.notify_mainpid = sources.flag("notify-mainpid");
+    bool verbose = sources.flag("verbose");
+    bool quiet = sources.flag("quiet");
+    if (verbose && quiet) {
+        throw option_error{"--verbose and --quiet cannot be used together"};
+    }
+    opts.verbosity = verbose ? log::level::debug : quiet ? log::level::warning : log::level::info;
+    return opts;
+}
+
+} // namespace
+
+bool parse_seconds(const std::string& text, milliseconds& out) {
+    double seconds = 0;
+    auto [end, ec] =
+        std::from_chars(text.data(), text.data() + text.size(), seconds, std::chars_format::fixed);
+    // A week is far beyond any sane start or stop time, and keeps the arithmetic in range.
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size() ||
+        !std::isfinite(seconds) || seconds < 0 || seconds > 7 * 24 * 3600.0) {
+        return false;
+    }
+    out = milliseconds(static_cast<long long>(std::llround(seconds * 1000)));
+    return true;
+}
+
+parse_result parse_options(int argc, const char* const argv[]) {
+    parse_result result;
+    auto desc = command_line_options();
+    int operands = find_operands(argc, argv, desc);
+    try {
+        po::variables_map cli;
+        po::store(po::command_line_parser(operands, argv)
+                      .options(desc)
+                      .style(po::command_line_style::default_style &
+                             ~po::command_line_style::allow_guessing)
+                      .run(),
+                  cli);
+        if (cli["help"].as<bool>()) {
+            result.what = parse_result::action::help;
+            return result;
+        }
+        if (cli["version"].as<bool>()) {
+            result.what = parse_result::action::version;
+            return result;
+        }
+        po::variables_map file;
+        std::string config_path;
+        if (cli.count("config") != 0U) {
+            config_path = cli["config"].as<std::string>();
+            file = read_config_file(config_path);
+        }
+        result.opts = build_options(cli, file, config_path);
+    } catch (const po::error& e) {
+        result.error = e.what();
+        return result;
+    } catch (const option_error& e) {
+        result.error = e.message;
+        return result;
+    }
+    if (operands >= argc) {
+        result.error = "missing PIDFILE and COMMAND";
+        return result;
+    }
+    if (operands + 1 >= argc) {
+        result.error = "missing COMMAND after PIDFILE '" + std::string(argv[operands]) + "'";
+        return result;
+    }
+    if (argv[operands][0] == '\0') {
+        result.error = "PIDFILE is an empty string";
+        return result;
+    }
+    result.opts.pidfile = argv[operands];
+    result.opts.command.assign(argv + operands + 1, argv + argc);
+    result.what = parse_result::action::run;
+    return result;
+}
+
+std::string help_text() {
+    return R"(Usage: pidshim [OPTIONS] PIDFILE COMMAND [ARG...]
+
+Run COMMAND, find the daemon it starts through PIDFILE, forward the signals pidshim
+receives to that daemon, and stay in the foreground until the daemon is gone, exiting
+with the daemon's own status. A drop-in for "pidproxy PIDFILE COMMAND [ARG...]".
+
+Options (option parsing stops at PIDFILE; everything after it goes to COMMAND):
+  -t, --timeout SECS        wait this long for PIDFILE to name a live descendant;
+                            then stop COMMAND and exit 124 (default 300, 0 = forever)
+      --signal-map FROM:TO  deliver a received FROM as TO; repeatable or comma-separated;
+                            names (TERM, SIGTERM, term) or numbers; TO may be "none"
+      --retry N             hold a signal that cannot be delivered yet and retry it up to
+                            N times (default 100)
+      --retry-interval SECS ...this far apart (default 0.1: signals are held 10 s)
+      --kill-after SECS     SIGKILL the daemon if it still runs SECS after a forwarded
+                            TERM, INT or QUIT (default 0 = never)
+  -g, --group               deliver signals to the daemon's whole process group, when it
+                            leads one
+      --notify-mainpid      with NOTIFY_SOCKET, also tell systemd MAINPID=<daemon pid>
+      --config FILE         read options from FILE (INI, same long names; the command
+                            line wins)
+  -v, --verbose             say more on stderr
+  -q, --quiet               say only warnings and errors
+  -h, --help                print this help and exit
+  -V, --version             print the version and exit
+
+Exit status: the daemon's exit code, or 128+N if signal N killed it; COMMAND's status if
+it failed before PIDFILE named the daemon; 2 usage error; 124 --timeout expired;
+125 pidshim failed; 126 COMMAND not executable; 127 COMMAND not found.
+)";
+}
+
+} // namespace pidshim

@@ -1,0 +1,44 @@
+#pragma once
+
+#include "log.hpp"
+#include "signals.hpp"
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+// The command line and the --config file: what the user asked for, validated.
+namespace pidshim {
+
+using std::chrono::milliseconds;
+
+struct options {
+    std::string pidfile;
+    std::vector<std::string> command;
+    // Long enough for a database that replays its journal before it writes its pidfile.
+    milliseconds timeout{std::chrono::seconds(300)};
+    signal_map map;
+    // 100 x 0.1 s: a signal that arrives before the daemon is known is held for 10 s.
+    unsigned retry = 100;
+    milliseconds retry_interval{100};
+    milliseconds kill_after{0};
+    bool group = false;
+    bool notify_mainpid = false;
+    log::level verbosity = log::level::info;
+};
+
+struct parse_result {
+    enum class action { run, help, version, error };
+    action what = action::error;
+    options opts;
+    std::string error; // one line naming the flag or file, for action::error
+};
+
+parse_result parse_options(int argc, const char* const argv[]);
+
+// Parses "1", "0.5", "2.25": non-negative seconds, to millisecond precision.
+bool parse_seconds(const std::string& text, milliseconds& out);
+
+std::string help_text();
+
+} // namespace pidshim

@@ -1,0 +1,148 @@
+#include "pidfile.hpp"
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace pidshim {
+namespace {
+
+// PID_MAX_LIMIT on 64-bit Linux: no pid is larger.
+constexpr long long pid_limit = 4194304;
+
+pidfile_content invalid(std::string reason) {
+    return {pidfile_content::status::invalid, 0, std::move(reason), {}, {}};
+}
+
+std::string quoted(std::string_view text) {
+    std::string out = "'";
+    for (char c : text) {
+        auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u >= 0x7f) {
+            static constexpr char hex[] = "0123456789abcdef";
+            out += "\\x";
+            out += hex[u >> 4];
+            out += hex[u & 0xf];
+        } else {
+            out += c;
+        }
+    }
+    return out + "'";
+}
+
+std::string_view trim(std::string_view text) {
+    constexpr std::string_view blanks = " \t\r";
+    auto first = text.find_first_not_of(blanks);
+    if (first == std::string_view::npos) {
+        return {};
+    }
+    auto last = text.find_last_not_of(blanks);
+    return text.substr(first, last - first + 1);
+}
+
+class fd_guard {
+  public:
+    explicit fd_guard(int fd) : fd_(fd) {}
+    fd_guard(const fd_guard&) = delete;
+    fd_guard& operator=(const fd_guard&) = delete;
+    ~fd_guard() {
+        if (fd_ >= 0) {
+            ::close(fd_);
+        }
+    }
+    int get() const { return fd_; }
+
+  private:
+    int fd_;
+};
+
+std::string ownership_note(const struct stat& st) {
+    if (st.st_uid != 0 && ::geteuid() == 0) {
+        return "it is owned by uid " + std::to_string(st.st_uid) + ", not root";
+    }
+    if ((st.st_mode & S_IWOTH) != 0) {
+        return "it is world-writable";
+    }
+    return {};
+}
+
+} // namespace
+
+pidfile_content parse_pidfile(std::string_view bytes, bool complete) {
+    auto newline = bytes.find('\n');
+    if (newline == std::string_view::npos && !complete) {
+        return invalid("the first line is longer than " + std::to_string(pidfile_read_limit) +
+                       " bytes");
+    }
+    std::string_view line = trim(bytes.substr(0, newline));
+    if (line.empty()) {
+        return invalid("the first line is empty");
+    }
+    long long pid = 0;
+    auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), pid);
+    bool digits_only = line.find_first_not_of("0123456789") == std::string_view::npos;
+    if (!digits_only || end != line.data() + line.size()) {
+        return invalid(quoted(line) + " is not a decimal pid");
+    }
+    if (ec == std::errc::result_out_of_range || pid > pid_limit) {
+        return invalid(quoted(line) + " is out of range for a pid");
+    }
+    if (pid <= 1) {
+        return invalid("pid " + std::string(line) +
+                       " is not a daemon's pid (must be greater than 1)");
+    }
+    return {pidfile_content::status::ok, static_cast<pid_t>(pid), {}, {}, {}};
+}
+
+pidfile_content read_pidfile(const std::string& path) {
+    // O_PATH opens the name without opening the object: a FIFO cannot block us and a
+    // device sees no open() side effects before we know what it is.
+    fd_guard where(::open(path.c_str(), O_PATH | O_CLOEXEC));
+    if (where.get() < 0) {
+        int err = errno;
+        if (err == ENOENT) {
+            return {pidfile_content::status::missing, 0, "it does not exist", {}, {}};
+        }
+        return invalid(std::string("cannot open it: ") + std::strerror(err));
+    }
+    struct stat st {};
+    if (::fstat(where.get(), &st) != 0) {
+        return invalid(std::string("cannot stat it: ") + std::strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return invalid(S_ISDIR(st.st_mode)    ? "it is a directory, not a regular file"
+                       : S_ISFIFO(st.st_mode) ? "it is a FIFO, not a regular file"
+                                              : "it is a device or socket, not a regular file");
+    }
+    std::string reopen = "/proc/self/fd/" + std::to_string(where.get());
+    fd_guard file(::open(reopen.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+    if (file.get() < 0) {
+        return invalid(std::string("cannot read it: ") + std::strerror(errno));
+    }
+    char buffer[pidfile_read_limit];
+    std::size_t used = 0;
+    while (used < sizeof buffer) {
+        ssize_t n = ::read(file.get(), buffer + used, sizeof buffer - used);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return invalid(std::string("cannot read it: ") + std::strerror(errno));
+        }
+        if (n == 0) {
+            break;
+        }
+        used += static_cast<std::size_t>(n);
+    }
+    auto content = parse_pidfile({buffer, used}, used < sizeof buffer);
+    content.ownership = ownership_note(st);
+    content.version = {st.st_dev, st.st_ino,
+                       static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL +
+                           st.st_mtim.tv_nsec};
+    return content;
+}
+
+} // namespace pidshim

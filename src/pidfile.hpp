@@ -1,0 +1,40 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <sys/types.h>
+
+// Reading a pidfile and parsing its first line. Whether the pid may be signalled is
+// decided by process_tree (alive, a descendant); this file only says what the file says.
+namespace pidshim {
+
+// No pid line is longer; more than this is not a pidfile.
+inline constexpr std::size_t pidfile_read_limit = 64;
+
+// Which file, and which version of it: a pidfile left from before pidshim started is stale
+// until it is rewritten.
+struct file_version {
+    dev_t device = 0;
+    ino_t inode = 0;
+    long long modified_ns = 0;
+    bool operator==(const file_version&) const = default;
+};
+
+struct pidfile_content {
+    enum class status { ok, missing, invalid };
+    status what = status::missing;
+    pid_t pid = 0;
+    std::string reason;    // why it is invalid or missing, for the operator
+    std::string ownership; // non-empty when the file is writable by someone other than root
+    file_version version;
+};
+
+// Parses the bytes of a pidfile: the first line must be a plain decimal pid greater than 1.
+// Surrounding blanks and further lines (PostgreSQL's postmaster.pid) are allowed.
+pidfile_content parse_pidfile(std::string_view bytes, bool complete);
+
+// Opens PATH without opening what it names unless it is a regular file (a FIFO, device or
+// directory is refused without being opened), and reads at most pidfile_read_limit bytes.
+pidfile_content read_pidfile(const std::string& path);
+
+} // namespace pidshim

@@ -1,0 +1,128 @@
+#include "pidfile_watch.hpp"
+
+#include "log.hpp"
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+namespace pidshim {
+namespace {
+
+// Only finished writes: a pidfile caught between creation and its first write would look
+// empty and earn a needless refusal.
+constexpr uint32_t file_events =
+    IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF;
+constexpr uint32_t ancestor_events =
+    IN_CREATE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
+
+std::string parent_directory(const std::string& path) {
+    auto slash = path.find_last_of('/');
+    if (slash == std::string::npos) {
+        return ".";
+    }
+    return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+} // namespace
+
+pidfile_watch::pidfile_watch(const boost::asio::any_io_executor& executor, std::string pidfile)
+    : inotify_(executor), directory_(parent_directory(pidfile)),
+      name_(pidfile.substr(pidfile.find_last_of('/') + 1)) {}
+
+std::string pidfile_watch::start(std::function<void()> changed) {
+    int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0) {
+        return std::string("cannot watch the pidfile (inotify_init1): ") + std::strerror(errno);
+    }
+    inotify_.assign(fd);
+    changed_ = std::move(changed);
+    arm();
+    wait();
+    return {};
+}
+
+void pidfile_watch::arm() {
+    // Watch the deepest existing directory on the way to the pidfile.
+    std::string dir = directory_;
+    while (true) {
+        uint32_t mask = dir == directory_ ? file_events : ancestor_events;
+        int wd = ::inotify_add_watch(inotify_.native_handle(), dir.c_str(), mask);
+        if (wd >= 0) {
+            if (watch_ >= 0 && watch_ != wd) {
+                ::inotify_rm_watch(inotify_.native_handle(), watch_);
+            }
+            watch_ = wd;
+            if (watched_ != dir) {
+                log::debug("watching " + dir + " for " +
+                           (dir == directory_ ? "the pidfile" : "the pidfile's directory"));
+            }
+            watched_ = dir;
+            return;
+        }
+        if (errno != ENOENT && errno != ENOTDIR) {
+            log::warning("cannot watch " + dir + " (" + std::strerror(errno) +
+                         "); the pidfile is re-read on each signal and retry");
+            return;
+        }
+        std::string up = parent_directory(dir);
+        if (up == dir) {
+            return;
+        }
+        dir = up;
+    }
+}
+
+void pidfile_watch::wait() {
+    inotify_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                        [this](const boost::system::error_code& ec) {
+                            if (ec) {
+                                return;
+                            }
+                            if (read_events()) {
+                                changed_();
+                            }
+                            wait();
+                        });
+}
+
+bool pidfile_watch::drain() {
+    return inotify_.is_open() && read_events();
+}
+
+bool pidfile_watch::read_events() {
+    alignas(inotify_event) char buffer[16 * (sizeof(inotify_event) + NAME_MAX + 1)];
+    bool relevant = false;
+    bool rearm = false;
+    while (true) {
+        ssize_t n = ::read(inotify_.native_handle(), buffer, sizeof buffer);
+        if (n <= 0) {
+            break;
+        }
+        for (char* p = buffer; p < buffer + n;) {
+            const auto* event = reinterpret_cast<const inotify_event*>(p);
+            p += sizeof(inotify_event) + event->len;
+            if ((event->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) != 0) {
+                // The watched directory went away or was replaced: find the path again.
+                rearm = true;
+                relevant = true;
+            } else if (watched_ != directory_) {
+                rearm = true;
+            } else if (event->len > 0 && name_ == event->name) {
+                relevant = true;
+            } else if ((event->mask & IN_Q_OVERFLOW) != 0) {
+                relevant = true;
+            }
+        }
+    }
+    if (rearm) {
+        arm();
+        // The pidfile may have been written before the new watch was in place.
+        relevant = relevant || watched_ == directory_;
+    }
+    return relevant;
+}
+
+} // namespace pidshim

@@ -1,0 +1,40 @@
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+
+#include <functional>
+#include <string>
+
+// Tells when the pidfile may have changed, through inotify on its directory (the file itself
+// may not exist yet, and daemons often replace it with rename()). A directory that does not
+// exist yet (/run/mysqld before mysqld_safe creates it) is waited for through its nearest
+// existing ancestor.
+namespace pidshim {
+
+class pidfile_watch {
+  public:
+    pidfile_watch(const boost::asio::any_io_executor& executor, std::string pidfile);
+
+    // Calls `changed` after every event that may concern the pidfile. Returns an error
+    // message, or "" when watching.
+    std::string start(std::function<void()> changed);
+
+    // Reads queued events without waiting: true when any may concern the pidfile. Lets a
+    // signal that races with a rewrite see the new pid.
+    bool drain();
+
+  private:
+    void arm();
+    void wait();
+    bool read_events();
+
+    boost::asio::posix::stream_descriptor inotify_;
+    std::string directory_;
+    std::string name_;
+    std::string watched_; // the directory, or its nearest existing ancestor
+    int watch_ = -1;
+    std::function<void()> changed_;
+};
+
+} // namespace pidshim

@@ -1,0 +1,44 @@
+#pragma once
+
+#include <array>
+#include <csignal>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// Signal names and the --signal-map rewrite table.
+namespace pidshim {
+
+// Parses "TERM", "SIGTERM", "sigterm" or "15". Returns nothing for anything else.
+std::optional<int> parse_signal(std::string_view text);
+
+// "SIGTERM", or "signal 40" for a signal without a name.
+std::string signal_name(int signo);
+
+// The signals pidshim catches and forwards: every catchable one a supervisor may send.
+// CHLD is pidshim's own, PIPE would only come from pidshim's own stderr, and the fault
+// signals (SEGV, BUS, FPE, ILL, ABRT, TRAP, SYS) are about pidshim itself.
+const std::vector<int>& forwarded_signals();
+
+// A stop signal starts the stop sequence: STOPPING=1, --kill-after.
+bool is_stop_signal(int signo);
+
+// A table indexed by signal number: one lookup on the hot path, no allocation.
+class signal_map {
+  public:
+    static constexpr int none = 0;
+
+    signal_map();
+
+    // Adds "FROM:TO[,FROM:TO...]". Returns an error message naming the bad part, or "".
+    std::string add(std::string_view spec);
+
+    // The signal to deliver for `received`, or `none` to drop it.
+    int operator[](int received) const { return table_[static_cast<std::size_t>(received)]; }
+
+  private:
+    std::array<int, NSIG> table_{};
+};
+
+} // namespace pidshim

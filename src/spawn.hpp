@@ -1,0 +1,21 @@
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+// Starting COMMAND: looked up in PATH, with a clean signal state (empty mask, default
+// dispositions) whatever pidshim inherited, and the shell's 126/127 on exec failure.
+namespace pidshim {
+
+struct spawn_result {
+    pid_t pid = -1;    // > 0 when started
+    int exit_code = 0; // 126 or 127 (or 125) when not
+    std::string error; // "cannot run 'x': command not found"
+};
+
+spawn_result spawn_command(boost::asio::io_context& io, const std::vector<std::string>& command);
+
+} // namespace pidshim
