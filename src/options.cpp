@@ -46,8 +46,8 @@ po::options_description config_file_options() {
     return desc;
 }
 
-bool takes_value(const po::options_description& desc, const std::string& name, bool is_long) {
-    const auto* option = desc.find_nothrow(name, false, false, !is_long);
+bool takes_value(const po::options_description& desc, const std::string& name) {
+    const auto* option = desc.find_nothrow(name, false, false, false);
     return option != nullptr && option->semantic()->max_tokens() > 0;
 }
 
@@ -66,7 +66,7 @@ int find_operands(int argc, const char* const argv[], const po::options_descript
         ++i;
         if (arg.starts_with("--")) {
             if (arg.find('=') == std::string_view::npos &&
-                takes_value(desc, std::string(arg.substr(2)), true)) {
+                takes_value(desc, std::string(arg.substr(2)))) {
                 ++i;
             }
             continue;
@@ -74,7 +74,7 @@ int find_operands(int argc, const char* const argv[], const po::options_descript
         // A group of short switches; the first one that takes a value consumes the rest of
         // the group, or the next argument when the group ends with it.
         for (std::size_t c = 1; c < arg.size(); ++c) {
-            if (takes_value(desc, std::string{'-', arg[c]}, false)) {
+            if (takes_value(desc, std::string{'-', arg[c]})) {
                 if (c + 1 == arg.size()) {
                     ++i;
                 }

@@ -460,7 +460,8 @@ void proxy::on_timeout() {
     notify("STATUS=Gave up waiting for " + opts_.pidfile);
     stop_everything(exit_code::timeout, opts_.pidfile + ": no valid daemon pid after " +
                                             seconds_text(opts_.timeout) + " (--timeout)" + detail +
-                                            "; stopping what " + opts_.command.front() + " started");
+                                            "; stopping what " + opts_.command.front() +
+                                            " started");
 }
 
 void proxy::on_kill_after() {

@@ -1,0 +1,186 @@
+#include "options.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <initializer_list>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+using namespace std::chrono_literals;
+using pidshim::parse_options;
+using pidshim::parse_result;
+
+namespace {
+
+parse_result parse(std::initializer_list<const char*> args) {
+    std::vector<const char*> argv = {"pidshim"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return parse_options(static_cast<int>(argv.size()), argv.data());
+}
+
+bool runs(const parse_result& r) {
+    return r.what == parse_result::action::run;
+}
+bool fails(const parse_result& r) {
+    return r.what == parse_result::action::error;
+}
+
+struct config_file {
+    std::string path;
+    explicit config_file(const std::string& text) {
+        char tmpl[] = "/tmp/pidshim-conf.XXXXXX";
+        int fd = ::mkstemp(tmpl);
+        path = tmpl;
+        BOOST_REQUIRE(::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+        ::close(fd);
+    }
+    ~config_file() { ::unlink(path.c_str()); }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(command_line)
+
+BOOST_AUTO_TEST_CASE(the_pidproxy_form_needs_no_options_and_has_safe_defaults) {
+    auto r = parse({"/run/x.pid", "x", "-d"});
+    BOOST_REQUIRE(runs(r));
+    BOOST_TEST(r.opts.pidfile == "/run/x.pid");
+    BOOST_TEST((r.opts.command == std::vector<std::string>{"x", "-d"}));
+    BOOST_TEST(r.opts.timeout.count() == 300000);
+    // Signals before the daemon is known are held for at least 10 s.
+    BOOST_TEST((r.opts.retry * r.opts.retry_interval >= 10s));
+    BOOST_TEST(r.opts.kill_after.count() == 0);
+    BOOST_TEST(!r.opts.group);
+}
+
+BOOST_AUTO_TEST_CASE(options_stop_at_pidfile_and_the_rest_reaches_the_command) {
+    auto r = parse({"-t", "5", "/run/x.pid", "prog", "--timeout", "7", "-g", "--", "-v"});
+    BOOST_REQUIRE(runs(r));
+    BOOST_TEST(r.opts.timeout.count() == 5000);
+    BOOST_TEST(!r.opts.group);
+    BOOST_TEST(
+        (r.opts.command == std::vector<std::string>{"prog", "--timeout", "7", "-g", "--", "-v"}));
+}
+
+BOOST_AUTO_TEST_CASE(double_dash_before_pidfile_is_accepted) {
+    auto r = parse({"-g", "--", "-odd.pid", "prog"});
+    BOOST_REQUIRE(runs(r));
+    BOOST_TEST(r.opts.group);
+    BOOST_TEST(r.opts.pidfile == "-odd.pid");
+}
+
+BOOST_AUTO_TEST_CASE(every_value_form_is_understood) {
+    auto r =
+        parse({"--timeout=2.5", "--kill-after", "0.25", "--retry=7", "--retry-interval", "0.5",
+               "--signal-map", "TERM:QUIT,HUP:none", "--signal-map=USR1:USR2", "-gq", "p", "c"});
+    BOOST_REQUIRE(runs(r));
+    BOOST_TEST(r.opts.timeout.count() == 2500);
+    BOOST_TEST(r.opts.kill_after.count() == 250);
+    BOOST_TEST(r.opts.retry == 7U);
+    BOOST_TEST(r.opts.retry_interval.count() == 500);
+    BOOST_TEST(r.opts.map[SIGTERM] == SIGQUIT);
+    BOOST_TEST(r.opts.map[SIGHUP] == 0);
+    BOOST_TEST(r.opts.map[SIGUSR1] == SIGUSR2);
+    BOOST_TEST(r.opts.group);
+    BOOST_TEST((r.opts.verbosity == pidshim::log::level::warning));
+}
+
+BOOST_AUTO_TEST_CASE(a_short_option_group_ending_in_a_value_option_takes_the_next_argument) {
+    auto r = parse({"-gt", "9", "p", "c"});
+    BOOST_REQUIRE(runs(r));
+    BOOST_TEST(r.opts.group);
+    BOOST_TEST(r.opts.timeout.count() == 9000);
+}
+
+BOOST_AUTO_TEST_CASE(help_and_version_win) {
+    BOOST_TEST((parse({"-h"}).what == parse_result::action::help));
+    BOOST_TEST((parse({"--version"}).what == parse_result::action::version));
+    BOOST_TEST((parse({"-V", "p", "c"}).what == parse_result::action::version));
+}
+
+BOOST_AUTO_TEST_CASE(bad_input_is_one_error_naming_the_flag) {
+    struct bad {
+        std::initializer_list<const char*> args;
+        const char* mentions;
+    };
+    for (const auto& [args, mentions] : {
+             bad{{}, "missing PIDFILE"},
+             bad{{"p"}, "missing COMMAND"},
+             bad{{"", "c"}, "PIDFILE"},
+             bad{{"--timeout", "abc", "p", "c"}, "--timeout"},
+             bad{{"--timeout", "-1", "p", "c"}, "--timeout"},
+             bad{{"--timeout", "nan", "p", "c"}, "--timeout"},
+             bad{{"--timeout", "inf", "p", "c"}, "--timeout"},
+             bad{{"--timeout", "1e3", "p", "c"}, "--timeout"},
+             bad{{"--kill-after", "", "p", "c"}, "--kill-after"},
+             bad{{"--retry", "-2", "p", "c"}, "--retry"},
+             bad{{"--retry", "1.5", "p", "c"}, "--retry"},
+             bad{{"--retry-interval", "x", "p", "c"}, "--retry-interval"},
+             bad{{"--signal-map", "TERM", "p", "c"}, "--signal-map"},
+             bad{{"--signal-map", "", "p", "c"}, "--signal-map"},
+             bad{{"--bogus", "p", "c"}, "--bogus"},
+             bad{{"--time", "5", "p", "c"}, "--time"},
+             bad{{"-t", "1", "-t", "2", "p", "c"}, "timeout"},
+             bad{{"-v", "-q", "p", "c"}, "--quiet"},
+             bad{{"--config", "/nonexistent/pidshim.conf", "p", "c"}, "/nonexistent/pidshim.conf"},
+         }) {
+        auto r = parse(args);
+        BOOST_TEST_CONTEXT("expecting an error mentioning " << mentions) {
+            BOOST_TEST(fails(r));
+            BOOST_TEST(r.error.find(mentions) != std::string::npos, r.error);
+            BOOST_TEST(r.error.find('\n') == std::string::npos);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(config_file_options)
+
+BOOST_AUTO_TEST_CASE(the_file_sets_every_option_by_its_long_name) {
+    config_file conf("# pidshim\ntimeout = 30\nkill-after = 4\nretry = 3\nretry-interval = 0.2\n"
+                     "signal-map = TERM:QUIT\nsignal-map = HUP:none\ngroup = true\nquiet = yes\n");
+    auto r = parse({"--config", conf.path.c_str(), "p", "c"});
+    BOOST_REQUIRE(runs(r));
+    BOOST_TEST(r.opts.timeout.count() == 30000);
+    BOOST_TEST(r.opts.kill_after.count() == 4000);
+    BOOST_TEST(r.opts.retry == 3U);
+    BOOST_TEST(r.opts.retry_interval.count() == 200);
+    BOOST_TEST(r.opts.map[SIGTERM] == SIGQUIT);
+    BOOST_TEST(r.opts.map[SIGHUP] == 0);
+    BOOST_TEST(r.opts.group);
+    BOOST_TEST((r.opts.verbosity == pidshim::log::level::warning));
+}
+
+BOOST_AUTO_TEST_CASE(the_command_line_wins_over_the_file) {
+    config_file conf("timeout = 30\nsignal-map = TERM:QUIT,USR1:USR2\n");
+    auto r = parse(
+        {"--timeout", "8", "--signal-map", "TERM:INT", "--config", conf.path.c_str(), "p", "c"});
+    BOOST_REQUIRE(runs(r));
+    BOOST_TEST(r.opts.timeout.count() == 8000);
+    BOOST_TEST(r.opts.map[SIGTERM] == SIGINT);
+    BOOST_TEST(r.opts.map[SIGUSR1] == SIGUSR2);
+}
+
+BOOST_AUTO_TEST_CASE(bad_file_content_names_the_file_and_the_option) {
+    struct bad {
+        const char* text;
+        const char* mentions;
+    };
+    for (auto [text, mentions] :
+         {bad{"timeout = soon\n", "timeout"}, bad{"group = maybe\n", "group"},
+          bad{"colour = blue\n", "colour"}, bad{"signal-map = TERM\n", "signal-map"}}) {
+        config_file conf(text);
+        auto r = parse({"--config", conf.path.c_str(), "p", "c"});
+        BOOST_TEST_CONTEXT(text) {
+            BOOST_TEST(fails(r));
+            BOOST_TEST(r.error.find(conf.path) != std::string::npos, r.error);
+            BOOST_TEST(r.error.find(mentions) != std::string::npos, r.error);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,136 @@
+#include "pidfile.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <sys/stat.h>
+#include <unistd.h>
+
+using pidshim::parse_pidfile;
+using pidshim::pidfile_content;
+using pidshim::read_pidfile;
+
+BOOST_AUTO_TEST_SUITE(pidfile_parsing)
+
+BOOST_AUTO_TEST_CASE(a_plain_pid_with_or_without_newline_is_accepted) {
+    for (const char* text : {"1234", "1234\n", " 1234 \r\n", "2\n"}) {
+        auto content = parse_pidfile(text, true);
+        BOOST_TEST_CONTEXT(text) {
+            BOOST_TEST((content.what == pidfile_content::status::ok));
+        }
+    }
+    BOOST_TEST(parse_pidfile("1234\n", true).pid == 1234);
+}
+
+BOOST_AUTO_TEST_CASE(lines_after_the_first_are_ignored_as_postgresql_writes_them) {
+    auto content = parse_pidfile("4242\n/var/lib/postgresql/15/main\n1700000000\n5432\n", true);
+    BOOST_TEST((content.what == pidfile_content::status::ok));
+    BOOST_TEST(content.pid == 4242);
+}
+
+BOOST_AUTO_TEST_CASE(anything_but_a_decimal_pid_above_one_is_refused_with_a_reason) {
+    struct refusal {
+        const char* text;
+        const char* reason_mentions;
+    };
+    for (auto [text, mentions] :
+         {refusal{"", "empty"}, refusal{"\n1234\n", "empty"}, refusal{"   \n", "empty"},
+          refusal{"-1", "'-1'"}, refusal{"0", "pid 0"}, refusal{"1", "pid 1"},
+          refusal{"abc", "'abc'"}, refusal{"12abc", "'12abc'"}, refusal{"+12", "'+12'"},
+          refusal{"0x10", "'0x10'"}, refusal{"12 34", "'12 34'"}, refusal{"1e3", "'1e3'"},
+          refusal{"99999999999", "out of range"}, refusal{"4194305", "out of range"},
+          refusal{"99999999999999999999999", "out of range"}}) {
+        auto content = parse_pidfile(text, true);
+        BOOST_TEST_CONTEXT("pidfile text '" << text << "'") {
+            BOOST_TEST((content.what == pidfile_content::status::invalid));
+            BOOST_TEST(content.reason.find(mentions) != std::string::npos, content.reason);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(control_bytes_are_escaped_in_the_reason) {
+    auto content = parse_pidfile(std::string("12\x1b[31m", 7), true);
+    BOOST_TEST((content.what == pidfile_content::status::invalid));
+    BOOST_TEST(content.reason.find('\x1b') == std::string::npos);
+    BOOST_TEST(content.reason.find("\\x1b") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_first_line_longer_than_the_read_limit_is_refused) {
+    std::string long_line(pidshim::pidfile_read_limit, '1');
+    auto content = parse_pidfile(long_line, false);
+    BOOST_TEST((content.what == pidfile_content::status::invalid));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(pidfile_reading)
+
+namespace {
+struct temp_dir {
+    std::string path;
+    temp_dir() {
+        char tmpl[] = "/tmp/pidshim-unit.XXXXXX";
+        path = ::mkdtemp(tmpl);
+    }
+    ~temp_dir() { std::system(("rm -rf '" + path + "'").c_str()); }
+    std::string write(const std::string& name, const std::string& text) const {
+        std::string file = path + "/" + name;
+        FILE* f = std::fopen(file.c_str(), "w");
+        std::fwrite(text.data(), 1, text.size(), f);
+        std::fclose(f);
+        return file;
+    }
+};
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_missing_file_is_missing_not_invalid) {
+    temp_dir dir;
+    auto content = read_pidfile(dir.path + "/none.pid");
+    BOOST_TEST((content.what == pidfile_content::status::missing));
+}
+
+BOOST_AUTO_TEST_CASE(a_regular_file_is_read) {
+    temp_dir dir;
+    auto content = read_pidfile(dir.write("d.pid", "777\n"));
+    BOOST_TEST((content.what == pidfile_content::status::ok));
+    BOOST_TEST(content.pid == 777);
+}
+
+BOOST_AUTO_TEST_CASE(a_fifo_a_directory_and_a_device_are_not_pidfiles) {
+    temp_dir dir;
+    std::string fifo = dir.path + "/fifo.pid";
+    BOOST_REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    // A FIFO with no writer would block a reader forever; it must be refused at once.
+    auto content = read_pidfile(fifo);
+    BOOST_TEST((content.what == pidfile_content::status::invalid));
+    BOOST_TEST(content.reason.find("FIFO") != std::string::npos);
+
+    content = read_pidfile(dir.path);
+    BOOST_TEST((content.what == pidfile_content::status::invalid));
+    BOOST_TEST(content.reason.find("directory") != std::string::npos);
+
+    content = read_pidfile("/dev/zero");
+    BOOST_TEST((content.what == pidfile_content::status::invalid));
+    BOOST_TEST(content.reason.find("device") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_huge_file_is_read_only_up_to_the_limit) {
+    temp_dir dir;
+    auto content = read_pidfile(dir.write("big.pid", std::string(1 << 20, '7')));
+    BOOST_TEST((content.what == pidfile_content::status::invalid));
+    BOOST_TEST(content.reason.find("longer than") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_rewritten_file_has_a_new_version) {
+    temp_dir dir;
+    auto first = read_pidfile(dir.write("v.pid", "100\n"));
+    std::string replacement = dir.write("v.pid.new", "100\n");
+    BOOST_REQUIRE(::rename(replacement.c_str(), (dir.path + "/v.pid").c_str()) == 0);
+    auto second = read_pidfile(dir.path + "/v.pid");
+    BOOST_TEST(!(first.version == second.version));
+    BOOST_TEST((read_pidfile(dir.path + "/v.pid").version == second.version));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
