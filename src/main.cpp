@@ -8,11 +8,14 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <fcntl.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 namespace {
 
@@ -31,10 +34,25 @@ bool become_subreaper() {
     return true;
 }
 
+// A closed stdin, stdout or stderr would be reused by the next descriptor pidshim opens, and
+// the daemon would inherit it as its own stdio; /dev/null takes the place instead.
+bool ensure_standard_descriptors() {
+    for (int fd = 0; fd <= 2; ++fd) {
+        if (::fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+            ::open("/dev/null", O_RDWR | O_NOCTTY) != fd) {
+            return false;
+        }
+    }
+    return true;
+}
+
 } // namespace
 
 int main(int argc, char* argv[]) {
     using namespace pidshim;
+    if (!ensure_standard_descriptors()) {
+        return exit_code::internal;
+    }
     auto parsed = parse_options(argc, argv);
     switch (parsed.what) {
     case parse_result::action::help:

@@ -128,7 +128,7 @@ void proxy::forward(int received) {
         return;
     }
     std::string why = refresh_target();
-    if (target_) {
+    if (why.empty()) {
         if (deliver(received, signo)) {
             return;
         }
@@ -245,10 +245,10 @@ std::string proxy::refresh_target() {
             quiet = true;
         } else {
             stale_pidfile_.reset();
-            if (target_ && target_->pid() == content.pid && !target_->exited()) {
-                return {};
-            }
-            if (!target_ && content.pid == last_target_pid_) {
+            if (content.pid == (target_ ? target_->pid() : last_target_pid_)) {
+                if (target_ && !target_->exited()) {
+                    return {};
+                }
                 // The daemon that just exited: no news, nothing to refuse.
                 return "pid " + std::to_string(content.pid) + " has exited";
             }
@@ -264,6 +264,10 @@ std::string proxy::refresh_target() {
                 return {};
             }
             reason = pinned.refusal;
+            if (pinned.out_of_resources && !ending_) {
+                stop_everything(exit_code::internal, opts_.pidfile + ": " + reason);
+                return reason;
+            }
         }
     } else {
         reason = content.reason;

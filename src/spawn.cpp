@@ -110,8 +110,21 @@ spawn_result spawn_command(boost::asio::io_context& io, const std::vector<std::s
     clean_child setup;
     auto child = bp::default_process_launcher()(io.get_executor(), ec, executable, args, setup);
     if (ec) {
-        int code = ec.value() == ENOENT ? exit_code::not_found : exit_code::not_executable;
-        return {-1, code, "cannot run '" + name + "': " + std::strerror(ec.value())};
+        switch (ec.value()) {
+        case ENOENT:
+            return {-1, exit_code::not_found,
+                    "cannot run '" + name + "': " + std::strerror(ENOENT)};
+        case EMFILE:
+        case ENFILE:
+        case ENOMEM:
+        case EAGAIN:
+            // pidshim's own resources ran out: not a property of COMMAND.
+            return {-1, exit_code::internal,
+                    "cannot start '" + name + "': " + std::strerror(ec.value())};
+        default:
+            return {-1, exit_code::not_executable,
+                    "cannot run '" + name + "': " + std::strerror(ec.value())};
+        }
     }
     pid_t pid = child.id();
     // pidshim reaps every child itself (it is a subreaper); the process object must neither

@@ -43,6 +43,7 @@ class target {
 struct target::pin_result {
     std::optional<target> pinned;
     std::string refusal;
+    bool out_of_resources = false; // pidshim cannot watch anything: no use waiting longer
 };
 
 } // namespace pidshim
