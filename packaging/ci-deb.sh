@@ -101,7 +101,9 @@ case " ${DEB_BUILD_OPTIONS:-} " in
 esac
 "$packaging/build-deb.sh" "$tmp/dist" || fail "package build failed"
 debs=("$tmp"/dist/pidshim_*.deb)
-[ ${#debs[@]} = 1 ] && [ -f "${debs[0]}" ] || fail "expected one pidshim_*.deb, found: ${debs[*]}"
+if [ ${#debs[@]} != 1 ] || [ ! -f "${debs[0]}" ]; then
+    fail "expected one pidshim_*.deb, found: ${debs[*]}"
+fi
 deb=${debs[0]}
 version=$(dpkg-deb -f "$deb" Version)
 ok "built $(basename "$deb")"
@@ -118,7 +120,7 @@ ok "lintian: no errors, no warnings"
 step "Dependencies come from dpkg-shlibdeps: libc, libstdc++, libgcc only"
 depends=$(dpkg-deb -f "$deb" Depends)
 echo "    Depends: $depends"
-for dep in $(echo "$depends" | tr ',|' '\n\n' | sed 's/(.*)//; s/ //g' | sort -u); do
+for dep in $(echo "$depends" | tr ',|' '\n' | sed 's/(.*)//; s/ //g' | sort -u); do
     case $dep in
     libc6 | libstdc++6 | libgcc-s1) ;;
     *) fail "unexpected dependency $dep (is Boost still linked statically?)" ;;
@@ -181,7 +183,9 @@ owner=$(dpkg -S /usr/bin/pidproxy) || fail "dpkg -S /usr/bin/pidproxy: no owner"
 [ "$owner" = "supervisor: /usr/bin/pidproxy" ] || fail "dpkg -S /usr/bin/pidproxy: $owner"
 ok "dpkg -S /usr/bin/pidproxy: $owner"
 while IFS= read -r f; do
-    [ -f "$f" ] && [ ! -L "$f" ] || continue
+    if [ ! -f "$f" ] || [ -L "$f" ]; then
+        continue
+    fi
     owners=$(dpkg -S "$f" | sed 's/: .*//')
     [ "$owners" = pidshim ] || fail "$f is owned by: $owners"
 done <"$tmp/files.txt"
