@@ -1,6 +1,6 @@
 #include "log.hpp"
 
-#include <cstdio>
+#include <charconv>
 #include <cstdlib>
 #include <string>
 #include <sys/stat.h>
@@ -32,11 +32,17 @@ void detect_journal() {
     if (stream == nullptr || ::fstat(STDERR_FILENO, &st) != 0) {
         return;
     }
+    std::string_view text = stream;
+    auto colon = text.find(':');
     unsigned long long dev = 0;
     unsigned long long ino = 0;
-    if (std::sscanf(stream, "%llu:%llu", &dev, &ino) == 2) {
-        to_journal = dev == st.st_dev && ino == st.st_ino;
+    if (colon == std::string_view::npos ||
+        std::from_chars(text.data(), text.data() + colon, dev).ptr != text.data() + colon ||
+        std::from_chars(text.data() + colon + 1, text.data() + text.size(), ino).ptr !=
+            text.data() + text.size()) {
+        return;
     }
+    to_journal = dev == st.st_dev && ino == st.st_ino;
 }
 
 void write(level l, std::string_view message) {

@@ -20,7 +20,7 @@
 namespace {
 
 void print(const std::string& text) {
-    std::fwrite(text.data(), 1, text.size(), stdout);
+    (void)std::fwrite(text.data(), 1, text.size(), stdout);
 }
 
 // Orphans of the daemon (double-forked workers) must become pidshim's children, so that it
@@ -63,7 +63,7 @@ int main(int argc, char* argv[]) {
         return 0;
     case parse_result::action::error:
         log::error(parsed.error);
-        std::fputs("Try 'pidshim --help' for more information.\n", stderr);
+        (void)std::fputs("Try 'pidshim --help' for more information.\n", stderr);
         return exit_code::usage;
     case parse_result::action::run:
         break;
@@ -71,7 +71,7 @@ int main(int argc, char* argv[]) {
     log::set_threshold(parsed.opts.verbosity);
     log::detect_journal();
     // A closed stderr must not kill pidshim while the daemon runs.
-    std::signal(SIGPIPE, SIG_IGN);
+    (void)std::signal(SIGPIPE, SIG_IGN);
     if (!become_subreaper()) {
         return exit_code::internal;
     }

@@ -172,7 +172,7 @@ void apply_signal_maps(const po::variables_map& vm, const std::string& where, si
     for (const auto& spec : vm["signal-map"].as<std::vector<std::string>>()) {
         std::string problem = spec.empty() ? "empty value" : map.add(spec);
         if (!problem.empty()) {
-            throw option_error{where + ": " + problem};
+            throw option_error{where + ": " + std::move(problem)};
         }
     }
 }

@@ -28,7 +28,8 @@ std::string parent_directory(const std::string& path) {
 
 } // namespace
 
-pidfile_watch::pidfile_watch(const boost::asio::any_io_executor& executor, std::string pidfile)
+pidfile_watch::pidfile_watch(const boost::asio::any_io_executor& executor,
+                             const std::string& pidfile)
     : inotify_(executor), directory_(parent_directory(pidfile)),
       name_(pidfile.substr(pidfile.find_last_of('/') + 1)) {}
 
@@ -110,9 +111,8 @@ bool pidfile_watch::read_events() {
                 relevant = true;
             } else if (watched_ != directory_) {
                 rearm = true;
-            } else if (event->len > 0 && name_ == event->name) {
-                relevant = true;
-            } else if ((event->mask & IN_Q_OVERFLOW) != 0) {
+            } else if ((event->len > 0 && name_ == event->name) ||
+                       (event->mask & IN_Q_OVERFLOW) != 0) {
                 relevant = true;
             }
         }

@@ -14,7 +14,7 @@ namespace pidshim {
 
 class pidfile_watch {
   public:
-    pidfile_watch(const boost::asio::any_io_executor& executor, std::string pidfile);
+    pidfile_watch(const boost::asio::any_io_executor& executor, const std::string& pidfile);
 
     // Calls `changed` after every event that may concern the pidfile. Returns an error
     // message, or "" when watching.

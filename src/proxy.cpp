@@ -5,6 +5,7 @@
 #include "process_tree.hpp"
 #include "spawn.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -179,11 +180,10 @@ void proxy::hold(int received, int signo, const std::string& why) {
                      " (--retry 0)");
         return;
     }
-    for (const auto& held : held_) {
-        if (held.signo == signo) {
-            // Pending signals coalesce, as the kernel's own do.
-            return;
-        }
+    // Pending signals coalesce, as the kernel's own do.
+    if (std::any_of(held_.begin(), held_.end(),
+                    [signo](const held_signal& held) { return held.signo == signo; })) {
+        return;
     }
     held_.push_back({received, signo});
     log::info("holding " + signal_name(received) + " until " + opts_.pidfile +

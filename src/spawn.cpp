@@ -4,8 +4,6 @@
 
 #include <boost/process/v2/environment.hpp>
 #include <boost/process/v2/process.hpp>
-// Boost.Process v2 is compiled into this one file (see BOOST_PROCESS_V2_SEPARATE_COMPILATION).
-#include <boost/process/v2/src.hpp>
 
 #include <csignal>
 #include <cstdlib>
@@ -28,7 +26,7 @@ class clean_child {
     bp::error_code on_setup(Launcher&, const bp::filesystem::path&, const char* const*&) {
         sigset_t all;
         sigfillset(&all);
-        ::sigprocmask(SIG_SETMASK, &all, &saved_);
+        (void)::sigprocmask(SIG_SETMASK, &all, &saved_);
         return {};
     }
 
@@ -36,14 +34,14 @@ class clean_child {
     bp::error_code on_exec_setup(Launcher&, const bp::filesystem::path&, const char* const*&) {
         for (int signo = 1; signo < NSIG; ++signo) {
             if (signo != SIGKILL && signo != SIGSTOP) {
-                ::signal(signo, SIG_DFL);
+                (void)::signal(signo, SIG_DFL);
             }
         }
         // If pidshim is killed outright, the command it started hears of it.
         ::prctl(PR_SET_PDEATHSIG, SIGTERM);
         sigset_t none;
         sigemptyset(&none);
-        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        (void)::sigprocmask(SIG_SETMASK, &none, nullptr);
         return {};
     }
 
@@ -63,7 +61,7 @@ class clean_child {
     }
 
   private:
-    void restore() { ::sigprocmask(SIG_SETMASK, &saved_, nullptr); }
+    void restore() { (void)::sigprocmask(SIG_SETMASK, &saved_, nullptr); }
     sigset_t saved_{};
 };
 
