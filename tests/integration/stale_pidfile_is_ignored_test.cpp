@@ -1,0 +1,102 @@
+// A pidfile left over from a previous run names a dead or a foreign process: pidshim must
+// not follow it (nor signal what it names) until the new daemon rewrites it, and then must
+// follow the new pid.
+#define BOOST_TEST_MODULE stale pidfile is ignored
+#include "harness.hpp"
+
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
+
+using namespace harness;
+namespace data = boost::unit_test::data;
+
+namespace {
+
+enum class Stale { dead_pid, foreign_live_pid };
+enum class Rewrite { rename, in_place };
+
+std::ostream& operator<<(std::ostream& o, Stale s) {
+    return o << (s == Stale::dead_pid ? "names a dead pid" : "names a foreign live pid");
+}
+std::ostream& operator<<(std::ostream& o, Rewrite r) {
+    return o << (r == Rewrite::rename ? "rewritten by rename" : "rewritten in place");
+}
+
+pid_t dead_pid() {
+    pid_t p = fork();
+    if (p == 0) {
+        _exit(0);
+    }
+    waitpid(p, nullptr, 0);
+    return p;
+}
+
+} // namespace
+
+BOOST_DATA_TEST_CASE_F(Sandbox, stale_pid_is_ignored_until_rewritten,
+                       data::make({Stale::dead_pid, Stale::foreign_live_pid}) *
+                           data::make({Rewrite::rename, Rewrite::in_place}),
+                       stale, rewrite) {
+    auto pidfile = path("app.pid");
+    auto log = path("app.log");
+    auto foreign_log = path("foreign.log");
+
+    // The foreign process is this test's own child, nowhere below pidshim.
+    std::optional<Process> foreign;
+    pid_t stale_pid;
+    if (stale == Stale::foreign_live_pid) {
+        foreign.emplace(std::vector<std::string>{testd_bin, "--no-pidfile", "--log", foreign_log},
+                        dir, SpawnOptions().named("foreign"));
+        stale_pid = wait_started(foreign_log, "daemon");
+    } else {
+        stale_pid = dead_pid();
+    }
+    write_file(pidfile, std::to_string(stale_pid) + "\n");
+
+    std::vector<std::string> argv{pidshim_bin, "-v",        pidfile, testd_bin,
+                                  "--fork",    "--pidfile", pidfile, "--pidfile-on",
+                                  "USR2",      "--log",     log};
+    if (rewrite == Rewrite::in_place) {
+        argv.push_back("--pidfile-inplace");
+    }
+    Process shim(argv, dir);
+    pid_t launcher = wait_started(log, "launcher");
+    pid_t daemon = wait_started(log, "daemon");
+    wait_for_line(log, "exit pid=" + std::to_string(launcher) + " role=launcher");
+    BOOST_REQUIRE(wait_dead(launcher));
+
+    shim.signal(SIGHUP);
+    wait_signal_handled(shim.pid(), SIGHUP);
+    BOOST_CHECK(shim.running());
+    BOOST_REQUIRE_EQUAL(slurp(pidfile), std::to_string(stale_pid) + "\n");
+
+    BOOST_REQUIRE(kill(daemon, SIGUSR2) == 0); // the daemon writes its pidfile now
+    wait_following(shim, pidfile, daemon);
+    wait_for_signal(log, daemon, SIGHUP);
+    long written = line_index(log, "pidfile pid=" + std::to_string(daemon) + " ");
+    long got = line_index(log, signal_line_prefix(daemon) + "role=daemon sig=HUP");
+    BOOST_CHECK_MESSAGE(written >= 0 && written < got,
+                        "HUP reached the daemon before it wrote its pidfile" << dump(log));
+
+    for (auto& l : split_lines(shim.err())) {
+        BOOST_CHECK_MESSAGE(!has_pid_phrase(l, "following pid ", stale_pid),
+                            "pidshim followed the stale pid: " << l);
+        BOOST_CHECK_MESSAGE(!has_pid_phrase(l, "to pid ", stale_pid),
+                            "pidshim signalled the stale pid: " << l);
+    }
+    if (foreign) {
+        BOOST_REQUIRE(kill(stale_pid, SIGUSR2) == 0);
+        wait_for_signal(foreign_log, stale_pid, SIGUSR2);
+        BOOST_CHECK_MESSAGE(signals_of(foreign_log, stale_pid) == std::vector<std::string>{"USR2"},
+                            "the foreign process was signalled" << dump(foreign_log));
+    }
+
+    shim.signal(SIGTERM);
+    BOOST_CHECK_EQUAL(shim.wait_exit(), 128 + SIGTERM);
+    BOOST_CHECK_EQUAL(count_signal(log, daemon, SIGHUP), 1u);
+    BOOST_CHECK(!alive(daemon));
+    if (foreign) {
+        BOOST_CHECK(alive(stale_pid));
+    }
+    check_stderr_format(shim.err());
+}
