@@ -45,6 +45,23 @@ void detect_journal() {
     to_journal = dev == st.st_dev && ino == st.st_ino;
 }
 
+std::string printable(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (char c : text) {
+        auto byte = static_cast<unsigned char>(c);
+        if (byte < 0x20 || byte == 0x7f) {
+            static constexpr char hex[] = "0123456789abcdef";
+            out += "\\x";
+            out += hex[byte >> 4];
+            out += hex[byte & 0xf];
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
 void write(level l, std::string_view message) {
     if (!enabled(l)) {
         return;
@@ -57,7 +74,7 @@ void write(level l, std::string_view message) {
         line += '>';
     }
     line += "pidshim: ";
-    line += message;
+    line += printable(message);
     line += '\n';
     // One write per line keeps lines whole when the daemon shares the same stderr.
     [[maybe_unused]] auto ignored = ::write(STDERR_FILENO, line.data(), line.size());

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <string>
 #include <string_view>
 
 // One line per event on stderr, prefixed with the program name, so that an operator reading
@@ -13,6 +14,10 @@ bool enabled(level l);
 
 // Prefix "<N>" priorities when stderr is the journal, so journald records the level.
 void detect_journal();
+
+// Control bytes as \xNN: text from files and arguments must not break a line or drive the
+// terminal.
+std::string printable(std::string_view text);
 
 void write(level l, std::string_view message);
 inline void error(std::string_view message) {

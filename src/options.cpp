@@ -252,10 +252,10 @@ parse_result parse_options(int argc, const char* const argv[]) {
         }
         result.opts = build_options(cli, file, config_path);
     } catch (const po::error& e) {
-        result.error = e.what();
+        result.error = log::printable(e.what());
         return result;
     } catch (const option_error& e) {
-        result.error = e.message;
+        result.error = log::printable(e.message);
         return result;
     }
     if (operands >= argc) {

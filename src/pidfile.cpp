@@ -1,5 +1,7 @@
 #include "pidfile.hpp"
 
+#include "log.hpp"
+
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -19,18 +21,9 @@ pidfile_content invalid(std::string reason) {
 
 std::string quoted(std::string_view text) {
     std::string out = "'";
-    for (char c : text) {
-        auto u = static_cast<unsigned char>(c);
-        if (u < 0x20 || u >= 0x7f) {
-            static constexpr char hex[] = "0123456789abcdef";
-            out += "\\x";
-            out += hex[u >> 4];
-            out += hex[u & 0xf];
-        } else {
-            out += c;
-        }
-    }
-    return out + "'";
+    out += log::printable(text);
+    out += '\'';
+    return out;
 }
 
 std::string_view trim(std::string_view text) {

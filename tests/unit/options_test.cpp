@@ -123,6 +123,8 @@ BOOST_AUTO_TEST_CASE(bad_input_is_one_error_naming_the_flag) {
              bad{{"--signal-map", "", "p", "c"}, "--signal-map"},
              bad{{"--bogus", "p", "c"}, "--bogus"},
              bad{{"--time", "5", "p", "c"}, "--time"},
+             bad{{"--s\n/}ax}", "p", "c"}, "--s\\x0a/}ax}"},
+             bad{{"--timeout", "1\n2", "p", "c"}, "'1\\x0a2'"},
              bad{{"-t", "1", "-t", "2", "p", "c"}, "timeout"},
              bad{{"-v", "-q", "p", "c"}, "--quiet"},
              bad{{"--config", "/nonexistent/pidshim.conf", "p", "c"}, "/nonexistent/pidshim.conf"},
