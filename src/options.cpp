@@ -263,7 +263,7 @@ parse_result parse_options(int argc, const char* const argv[]) {
         return result;
     }
     if (operands + 1 >= argc) {
-        result.error = "missing COMMAND after PIDFILE '" + std::string(argv[operands]) + "'";
+        result.error = "missing COMMAND after PIDFILE '" + log::printable(argv[operands]) + "'";
         return result;
     }
     if (argv[operands][0] == '\0') {

@@ -124,6 +124,9 @@ BOOST_AUTO_TEST_CASE(bad_input_is_one_error_naming_the_flag) {
              bad{{"--bogus", "p", "c"}, "--bogus"},
              bad{{"--time", "5", "p", "c"}, "--time"},
              bad{{"--s\n/}ax}", "p", "c"}, "--s\\x0a/}ax}"},
+             bad{{"\xff\xff"
+                  "A\n"},
+                 "missing COMMAND"},
              bad{{"--timeout", "1\n2", "p", "c"}, "'1\\x0a2'"},
              bad{{"-t", "1", "-t", "2", "p", "c"}, "timeout"},
              bad{{"-v", "-q", "p", "c"}, "--quiet"},
