@@ -1,6 +1,5 @@
 // nginx's binary upgrade: the master forks a new master, which rewrites the pidfile, and the
 // old master exits. pidshim must stay and follow the new master.
-#define BOOST_TEST_MODULE binary upgrade is followed
 #include "harness.hpp"
 
 #include <boost/test/data/monomorphic.hpp>
@@ -8,6 +7,8 @@
 
 using namespace harness;
 namespace data = boost::unit_test::data;
+
+PIDSHIM_TEST_MODULE("binary upgrade is followed");
 
 BOOST_DATA_TEST_CASE_F(Sandbox, new_master_is_followed, data::make({true, false}), forking) {
     auto pidfile = path("app.pid");

@@ -1,9 +1,10 @@
 // Whatever signal state pidshim inherits (nohup ignores HUP, shells block signals), the
 // daemon starts with an empty mask and default dispositions, and pidshim still forwards.
-#define BOOST_TEST_MODULE clean signal state
 #include "harness.hpp"
 
 using namespace harness;
+
+PIDSHIM_TEST_MODULE("clean signal state");
 
 namespace {
 

@@ -1,12 +1,13 @@
 // The command line contract: parsing stops at PIDFILE, "--" is accepted before it, COMMAND is
 // found in PATH or relative to the working directory, --config works and the command line
 // wins over it, -h/-V print to stdout.
-#define BOOST_TEST_MODULE command line
 #include "harness.hpp"
 
 #include <filesystem>
 
 using namespace harness;
+
+PIDSHIM_TEST_MODULE("command line");
 
 namespace {
 

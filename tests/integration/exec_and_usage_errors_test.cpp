@@ -1,5 +1,4 @@
 // Errors before anything runs: exit statuses 127 / 126 / 2, each explained in one line.
-#define BOOST_TEST_MODULE exec and usage errors
 #include "harness.hpp"
 
 #include <boost/test/data/monomorphic.hpp>
@@ -10,6 +9,8 @@
 
 using namespace harness;
 namespace data = boost::unit_test::data;
+
+PIDSHIM_TEST_MODULE("exec and usage errors");
 
 namespace {
 

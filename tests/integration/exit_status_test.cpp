@@ -1,6 +1,5 @@
 // When the daemon ends on its own, pidshim ends promptly with the daemon's status, so the
 // supervisor sees the crash and can restart it.
-#define BOOST_TEST_MODULE exit status
 #include "harness.hpp"
 
 #include <boost/test/data/monomorphic.hpp>
@@ -8,6 +7,8 @@
 
 using namespace harness;
 namespace data = boost::unit_test::data;
+
+PIDSHIM_TEST_MODULE("exit status");
 
 namespace {
 

@@ -1,9 +1,10 @@
 // A launcher that daemonizes and exits 0 is not the end: pidshim keeps running for as long
 // as the daemon it left behind does.
-#define BOOST_TEST_MODULE forking launcher
 #include "harness.hpp"
 
 using namespace harness;
+
+PIDSHIM_TEST_MODULE("forking launcher");
 
 BOOST_FIXTURE_TEST_CASE(pidshim_outlives_a_launcher_that_exits_0, Sandbox) {
     auto pidfile = path("app.pid");

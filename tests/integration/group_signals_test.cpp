@@ -1,9 +1,10 @@
 // --group: a forwarded signal reaches the daemon's whole process group (its workers too), but
 // only while the target leads that group; otherwise only the target, and pidshim says why.
-#define BOOST_TEST_MODULE group signals
 #include "harness.hpp"
 
 using namespace harness;
+
+PIDSHIM_TEST_MODULE("group signals");
 
 namespace {
 

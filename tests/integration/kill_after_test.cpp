@@ -1,8 +1,9 @@
 // --kill-after escalates a stop that the daemon ignores to SIGKILL.
-#define BOOST_TEST_MODULE kill after
 #include "harness.hpp"
 
 using namespace harness;
+
+PIDSHIM_TEST_MODULE("kill after");
 
 BOOST_FIXTURE_TEST_CASE(daemon_ignoring_term_is_killed_after_the_delay, Sandbox) {
     auto pidfile = path("app.pid");

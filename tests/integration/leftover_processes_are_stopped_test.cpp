@@ -1,10 +1,11 @@
 // Workers that outlive their master: once the target is gone pidshim stops what is left
 // (SIGTERM, then SIGKILL after 5 s or --kill-after), says so, and exits with the target's
 // status. Nothing is left behind for the supervisor to trip over.
-#define BOOST_TEST_MODULE leftover processes are stopped
 #include "harness.hpp"
 
 using namespace harness;
+
+PIDSHIM_TEST_MODULE("leftover processes are stopped");
 
 namespace {
 

@@ -1,6 +1,5 @@
 // Only the first line of the pidfile is the pid: PostgreSQL's postmaster.pid has more lines,
 // and some daemons write no newline at all.
-#define BOOST_TEST_MODULE multi - line pidfile
 #include "harness.hpp"
 
 #include <boost/test/data/monomorphic.hpp>
@@ -8,6 +7,8 @@
 
 using namespace harness;
 namespace data = boost::unit_test::data;
+
+PIDSHIM_TEST_MODULE("multi - line pidfile");
 
 namespace {
 

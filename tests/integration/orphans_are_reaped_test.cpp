@@ -1,6 +1,5 @@
 // pidshim is the subreaper of everything below it: orphans that exit are reaped at once,
 // not left as zombies, and reaping them never costs it the daemon's exit status.
-#define BOOST_TEST_MODULE orphans are reaped
 #include "harness.hpp"
 
 #include <boost/test/data/monomorphic.hpp>
@@ -8,6 +7,8 @@
 
 using namespace harness;
 namespace data = boost::unit_test::data;
+
+PIDSHIM_TEST_MODULE("orphans are reaped");
 
 namespace {
 

@@ -1,9 +1,10 @@
 // A storm of signals neither kills pidshim nor wedges it: a stop afterwards still works and
 // the exit status is still the daemon's.
-#define BOOST_TEST_MODULE signal burst
 #include "harness.hpp"
 
 using namespace harness;
+
+PIDSHIM_TEST_MODULE("signal burst");
 
 BOOST_FIXTURE_TEST_CASE(survives_500_usr1_and_still_stops_the_daemon, Sandbox) {
     auto pidfile = path("app.pid");

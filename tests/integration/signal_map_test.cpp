@@ -1,8 +1,9 @@
 // --signal-map changes which signal the daemon gets; "none" drops a signal.
-#define BOOST_TEST_MODULE signal map
 #include "harness.hpp"
 
 using namespace harness;
+
+PIDSHIM_TEST_MODULE("signal map");
 
 namespace {
 

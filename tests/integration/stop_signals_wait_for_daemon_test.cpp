@@ -1,6 +1,5 @@
 // TERM, INT and QUIT are forwarded, and pidshim stays until the daemon is really gone: a
 // supervisor that sees pidshim exit must be able to start a new instance safely.
-#define BOOST_TEST_MODULE stop signals wait for the daemon
 #include "harness.hpp"
 
 #include <boost/test/data/monomorphic.hpp>
@@ -8,6 +7,8 @@
 
 using namespace harness;
 namespace data = boost::unit_test::data;
+
+PIDSHIM_TEST_MODULE("stop signals wait for the daemon");
 
 namespace {
 

@@ -1,6 +1,5 @@
 // --timeout: when the pidfile never names a valid target, pidshim gives up with 124 and
 // stops what it started.
-#define BOOST_TEST_MODULE timeout
 #include "harness.hpp"
 
 #include <boost/test/data/monomorphic.hpp>
@@ -8,6 +7,8 @@
 
 using namespace harness;
 namespace data = boost::unit_test::data;
+
+PIDSHIM_TEST_MODULE("timeout");
 
 namespace {
 

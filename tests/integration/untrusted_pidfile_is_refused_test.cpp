@@ -10,7 +10,6 @@
 //     sh
 //       testd, unrelated (logs unrelated.log)
 //       pidshim -v app.pid testd --fork ... (launcher, then the daemon, log app.log)
-#define BOOST_TEST_MODULE untrusted pidfile is refused
 #include "harness.hpp"
 
 #include <boost/test/data/monomorphic.hpp>
@@ -18,6 +17,8 @@
 
 using namespace harness;
 namespace data = boost::unit_test::data;
+
+PIDSHIM_TEST_MODULE("untrusted pidfile is refused");
 
 namespace {
 

@@ -1,6 +1,5 @@
 // mysqld_safe style: the direct child is a wrapper that ignores signals and runs the real
 // daemon as its child. Signals must reach the daemon named in the pidfile, not the wrapper.
-#define BOOST_TEST_MODULE wrapper signals reach the daemon
 #include "harness.hpp"
 
 #include <boost/test/data/monomorphic.hpp>
@@ -8,6 +7,8 @@
 
 using namespace harness;
 namespace data = boost::unit_test::data;
+
+PIDSHIM_TEST_MODULE("wrapper signals reach the daemon");
 
 namespace {
 

@@ -36,6 +36,17 @@
 
 extern char** environ;
 
+// Names the test module in Boost.Test's reports (the entry point is shared by all tests).
+#define PIDSHIM_TEST_MODULE(name)                                                                  \
+    namespace {                                                                                    \
+    struct pidshim_test_module_name {                                                              \
+        pidshim_test_module_name() {                                                               \
+            boost::unit_test::framework::master_test_suite().p_name.value = name;                  \
+        }                                                                                          \
+    };                                                                                             \
+    }                                                                                              \
+    BOOST_TEST_GLOBAL_FIXTURE(pidshim_test_module_name)
+
 namespace harness {
 
 using namespace std::chrono_literals;
@@ -308,6 +319,13 @@ inline bool wait_dead(pid_t pid, Clock::duration timeout = prompt) {
     return r > 0 || !alive(pid);
 }
 
+// Whether a process has died and its parent has collected its status, so that it is gone from
+// /proc.
+inline void wait_reaped(pid_t pid, Clock::duration timeout = prompt) {
+    require_eventually([&] { return !proc_stat(pid); },
+                       "pid " + std::to_string(pid) + " to be reaped", timeout);
+}
+
 // Wakes up when something in a directory changes; a short poll interval is only a safety net.
 class DirWatch {
   public:
@@ -388,18 +406,6 @@ inline std::string wait_for_line(const std::string& path, const std::string& nee
         "a line containing '" + needle + "'", timeout);
 }
 
-// The capture groups of the first matching line ([0] is the whole match).
-inline std::vector<std::string> wait_for_match(const std::string& path, const std::string& regex,
-                                               Clock::duration timeout = prompt) {
-    std::regex re(regex);
-    std::string line = wait_for_line(
-        path, [&](const std::string& l) { return std::regex_search(l, re); },
-        "a line matching /" + regex + "/", timeout);
-    std::smatch m;
-    std::regex_search(line, m, re);
-    return {m.begin(), m.end()};
-}
-
 inline void wait_for_count(const std::string& path, const std::string& needle, size_t n,
                            Clock::duration timeout = prompt) {
     if (!wait_for_text(
@@ -426,20 +432,60 @@ inline std::string signal_line_prefix(pid_t pid) {
     return "signal pid=" + std::to_string(pid) + " ";
 }
 
+// One line of testd's log: "EVENT key=value ... [ignored]".
+struct Event {
+    std::string kind;
+    std::map<std::string, std::string> fields;
+    bool ignored = false;
+
+    pid_t pid() const { return fields.count("pid") ? std::atoi(fields.at("pid").c_str()) : -1; }
+    std::string get(const std::string& key) const {
+        return fields.count(key) ? fields.at(key) : std::string();
+    }
+};
+
+inline Event parse_event(const std::string& line) {
+    Event e;
+    std::istringstream in(line);
+    in >> e.kind;
+    for (std::string word; in >> word;) {
+        if (auto eq = word.find('='); eq != std::string::npos) {
+            e.fields.emplace(word.substr(0, eq), word.substr(eq + 1));
+        } else if (word == "ignored") {
+            e.ignored = true;
+        }
+    }
+    return e;
+}
+
+inline std::vector<Event> events(const std::string& log) {
+    std::vector<Event> out;
+    for (auto& l : split_lines(slurp(log))) {
+        out.push_back(parse_event(l));
+    }
+    return out;
+}
+
+inline Event wait_for_event(const std::string& log, const std::function<bool(const Event&)>& pred,
+                            const std::string& what, Clock::duration timeout = prompt) {
+    return parse_event(wait_for_line(
+        log, [&](const std::string& l) { return pred(parse_event(l)); }, what, timeout));
+}
+
 // Pid of the first process of the given role that logged its start.
 inline pid_t wait_started(const std::string& log, const std::string& role,
                           Clock::duration timeout = prompt) {
-    auto m = wait_for_match(log, "^start pid=([0-9]+) role=" + role + " ", timeout);
-    return std::stoi(m[1]);
+    return wait_for_event(
+               log, [&](const Event& e) { return e.kind == "start" && e.get("role") == role; },
+               "a " + role + " to start", timeout)
+        .pid();
 }
 
 inline std::vector<pid_t> started(const std::string& log, const std::string& role) {
     std::vector<pid_t> out;
-    std::regex re("^start pid=([0-9]+) role=" + role + " ");
-    for (auto& l : split_lines(slurp(log))) {
-        std::smatch m;
-        if (std::regex_search(l, m, re)) {
-            out.push_back(std::stoi(m[1]));
+    for (auto& e : events(log)) {
+        if (e.kind == "start" && e.get("role") == role) {
+            out.push_back(e.pid());
         }
     }
     return out;
@@ -448,11 +494,9 @@ inline std::vector<pid_t> started(const std::string& log, const std::string& rol
 // Names of the signals pid logged, in order ("TERM", "HUP", ...), ignored ones included.
 inline std::vector<std::string> signals_of(const std::string& log, pid_t pid) {
     std::vector<std::string> out;
-    std::regex re("^signal pid=" + std::to_string(pid) + " role=[a-z]+ sig=([A-Z0-9]+)");
-    for (auto& l : split_lines(slurp(log))) {
-        std::smatch m;
-        if (std::regex_search(l, m, re)) {
-            out.push_back(m[1]);
+    for (auto& e : events(log)) {
+        if (e.kind == "signal" && e.pid() == pid) {
+            out.push_back(e.get("sig"));
         }
     }
     return out;
@@ -465,14 +509,19 @@ inline size_t count_signal(const std::string& log, pid_t pid, int sig) {
 
 inline void wait_for_signal(const std::string& log, pid_t pid, int sig,
                             Clock::duration timeout = prompt) {
-    wait_for_match(
-        log, "^signal pid=" + std::to_string(pid) + " role=[a-z]+ sig=" + signame(sig) + "( |$)",
-        timeout);
+    wait_for_event(
+        log,
+        [&](const Event& e) {
+            return e.kind == "signal" && e.pid() == pid && e.get("sig") == signame(sig);
+        },
+        "pid " + std::to_string(pid) + " to get SIG" + signame(sig), timeout);
 }
 
 inline void wait_for_exit_line(const std::string& log, pid_t pid,
                                Clock::duration timeout = prompt) {
-    wait_for_match(log, "^exit pid=" + std::to_string(pid) + " ", timeout);
+    wait_for_event(
+        log, [&](const Event& e) { return e.kind == "exit" && e.pid() == pid; },
+        "pid " + std::to_string(pid) + " to exit", timeout);
 }
 
 // Index of the first line containing needle, or -1.

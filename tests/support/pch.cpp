@@ -1,0 +1,1 @@
+// Exists only to build the precompiled header the integration tests share.
