@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <fstream>
+#include <sstream>
 
 namespace po = boost::program_options;
 
@@ -117,14 +118,31 @@ bool truth_value(const std::string& where, const std::string& text) {
     throw option_error{where + ": '" + text + "' is not true or false"};
 }
 
+// Boost.Program_options 1.81 loops forever formatting an error whose option name contains one
+// of its own placeholders ("%option%"); no option or value of pidshim's has a '%'.
+void refuse_percent(std::string_view text, const std::string& where) {
+    if (text.find('%') != std::string_view::npos) {
+        throw option_error{where + "'" + std::string(text) + "': '%' is not allowed here"};
+    }
+}
+
 po::variables_map read_config_file(const std::string& path) {
     std::ifstream file(path);
     if (!file) {
         throw option_error{"--config: cannot read '" + path + "'"};
     }
+    std::stringstream text;
+    text << file.rdbuf();
+    std::string line;
+    for (int number = 1; std::getline(text, line); ++number) {
+        refuse_percent(line.substr(0, line.find('#')),
+                       path + ": line " + std::to_string(number) + ": ");
+    }
+    text.clear();
+    text.seekg(0);
     po::variables_map vm;
     try {
-        po::store(po::parse_config_file(file, config_file_options(), false), vm);
+        po::store(po::parse_config_file(text, config_file_options(), false), vm);
     } catch (const po::error& e) {
         throw option_error{path + ": " + e.what()};
     }
@@ -229,6 +247,9 @@ parse_result parse_options(int argc, const char* const argv[]) {
     auto desc = command_line_options();
     int operands = find_operands(argc, argv, desc);
     try {
+        for (int i = 1; i < operands; ++i) {
+            refuse_percent(argv[i], "");
+        }
         po::variables_map cli;
         po::store(po::command_line_parser(operands, argv)
                       .options(desc)

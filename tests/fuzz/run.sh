@@ -23,7 +23,7 @@ for target in pidfile signal_map options config; do
     mkdir -p "$corpus"
     cp -n "$here/corpus/$target/"* "$corpus/" 2>/dev/null || true
     log="$out/${target}_fuzz.log"
-    if ! (cd "$out" && "./${target}_fuzz" -max_total_time="$seconds" -print_final_stats=1 \
+    if ! (cd "$out" && "./${target}_fuzz" -max_total_time="$seconds" -timeout=10 -print_final_stats=1 \
             -max_len=4096 "$corpus" >"$log" 2>&1); then
         tail -n 40 "$log"
         echo "${target}_fuzz found a problem (artifact in $out)"
