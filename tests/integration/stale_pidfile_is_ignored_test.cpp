@@ -102,3 +102,45 @@ BOOST_DATA_TEST_CASE_F(Sandbox, stale_pid_is_ignored_until_rewritten,
     }
     check_stderr_format(shim.err());
 }
+
+// After a reboot pids are small and get reused: the stale pidfile may name a process that is
+// now pidshim's own descendant (here a worker of the new daemon). It is still stale. Inside a
+// fresh PID namespace the pids are predictable: ns_last_pid makes pidshim's first child 100,
+// so the launcher is 100, the daemon 101 and its worker 102.
+BOOST_FIXTURE_TEST_CASE(stale_pid_reused_by_a_descendant_is_ignored_until_rewritten, Sandbox) {
+    auto pidfile = path("app.pid");
+    auto log = path("app.log");
+    const pid_t reused = 102;
+    write_file(pidfile, std::to_string(reused) + "\n");
+    const std::string script = R"(
+echo 99 > /proc/sys/kernel/ns_last_pid
+exec "$PIDSHIM" -v "$D/app.pid" "$TESTD" --fork --pidfile "$D/app.pid" --pidfile-on USR2 \
+    --workers 1 --log "$D/app.log"
+)";
+    Process ns(
+        {"unshare", "--pid", "--fork", "--mount-proc", testd_bin, "--log", path("init.log"),
+         "--spawn", "sh", "-c", script},
+        dir, SpawnOptions().with_env({"TESTD=" + testd_bin, "PIDSHIM=" + pidshim_bin, "D=" + dir}));
+    pid_t daemon = wait_started(log, "daemon");
+    pid_t worker = wait_started(log, "worker");
+    BOOST_REQUIRE_MESSAGE(worker == reused, "the worker got pid " << worker << ", not " << reused
+                                                                  << ": the test's prediction "
+                                                                     "of pids failed"
+                                                                  << dump(log));
+    pid_t shim = find_pidshim_below(ns.pid());
+    BOOST_REQUIRE(kill(shim, SIGHUP) == 0);
+    wait_signal_handled(shim, SIGHUP);
+    BOOST_REQUIRE(kill(host_pid(ns.pid(), daemon), SIGUSR2) == 0);
+    wait_following(ns, pidfile, daemon);
+    wait_for_signal(log, daemon, SIGHUP);
+
+    BOOST_REQUIRE(kill(shim, SIGTERM) == 0);
+    BOOST_CHECK_EQUAL(ns.wait_exit(), 128 + SIGTERM);
+    // The worker's only signal is the TERM its master passes on when it stops.
+    BOOST_CHECK_MESSAGE(signals_of(log, worker) == std::vector<std::string>{"TERM"},
+                        "the stale pid was signalled" << dump(log));
+    for (auto& l : split_lines(ns.err())) {
+        BOOST_CHECK_MESSAGE(!has_pid_phrase(l, "following pid ", reused),
+                            "pidshim followed the stale pid: " << l);
+    }
+}
