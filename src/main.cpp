@@ -4,6 +4,7 @@
 #include "log.hpp"
 #include "options.hpp"
 #include "proxy.hpp"
+#include "signals.hpp"
 #include "version.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -46,6 +47,17 @@ bool ensure_standard_descriptors() {
     return true;
 }
 
+// A signal blocked by whoever started pidshim would never reach its handlers.
+void unblock_forwarded_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int signo : pidshim::forwarded_signals()) {
+        sigaddset(&set, signo);
+    }
+    sigaddset(&set, SIGCHLD);
+    (void)::sigprocmask(SIG_UNBLOCK, &set, nullptr);
+}
+
 } // namespace
 
 int main(int argc, char* argv[]) {
@@ -72,6 +84,7 @@ int main(int argc, char* argv[]) {
     log::detect_journal();
     // A closed stderr must not kill pidshim while the daemon runs.
     (void)std::signal(SIGPIPE, SIG_IGN);
+    unblock_forwarded_signals();
     if (!become_subreaper()) {
         return exit_code::internal;
     }

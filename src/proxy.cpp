@@ -134,7 +134,7 @@ void proxy::forward(int received) {
             return;
         }
         why = "pid " + std::to_string(target_->pid()) + " is not running";
-    } else if (!target_known_ && child_running()) {
+    } else if (!target_known_ && child_still_running()) {
         // The daemon is not known yet: the command that is starting it is the next best.
         if (::kill(child_pid_, signo) == 0) {
             log::info("forwarded " + signal_name(received) + " to " + opts_.command.front() +
@@ -345,6 +345,12 @@ void proxy::on_pidfile_changed() {
     if (!ending_) {
         refresh_target();
     }
+}
+
+bool proxy::child_still_running() {
+    // A zombie accepts signals and loses them: collect exits not yet seen first.
+    reap();
+    return child_running();
 }
 
 void proxy::on_children_changed() {

@@ -52,6 +52,7 @@ class proxy {
     void reap();
     void refuse(const std::string& reason);
     bool child_running() const { return child_pid_ > 0 && !child_status_; }
+    bool child_still_running();
     void finish(int exit_code);
     void notify(const std::string& message);
 
