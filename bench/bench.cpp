@@ -749,15 +749,19 @@ int main(int argc, char* argv[]) {
     bench b(s, dir);
     b.rows = make_rows(s);
     try {
-        b.idle_and_forward();
-        b.start_cost();
-        b.death_notice();
-        b.storm();
+        // Between phases no instance is alive: any child left is a stray from a failure.
+        for (auto phase :
+             {&bench::idle_and_forward, &bench::start_cost, &bench::death_notice, &bench::storm}) {
+            (b.*phase)();
+            kill_children();
+        }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "pidshim_bench: %s\n", e.what());
+        kill_children();
         ::rmdir(dir.c_str());
         return 1;
     }
+    kill_children();
     ::rmdir(dir.c_str());
     if (interrupted) {
         std::fputs("pidshim_bench: interrupted\n", stderr);

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <dirent.h>
 #include <elf.h>
 #include <fcntl.h>
 #include <fstream>
@@ -136,6 +137,48 @@ pid_t spawn(const std::vector<std::string>& argv, probe_area& area) {
 
 void reap_strays() {
     while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+}
+
+void kill_children() {
+    pid_t self = ::getpid();
+    for (int round = 0; round < 10; ++round) {
+        DIR* proc = ::opendir("/proc");
+        if (proc == nullptr) {
+            return;
+        }
+        std::vector<pidfd> children;
+        while (const dirent* entry = ::readdir(proc)) {
+            char* end = nullptr;
+            long pid = std::strtol(entry->d_name, &end, 10);
+            if (pid <= 0 || *end != '\0') {
+                continue;
+            }
+            std::ifstream stat("/proc/" + std::string(entry->d_name) + "/stat");
+            std::string line;
+            std::getline(stat, line);
+            auto close = line.rfind(')');
+            if (close == std::string::npos) {
+                continue;
+            }
+            std::istringstream fields(line.substr(close + 2));
+            char state = 0;
+            long parent = 0;
+            if (fields >> state >> parent && parent == self) {
+                children.emplace_back(static_cast<pid_t>(pid));
+            }
+        }
+        ::closedir(proc);
+        if (children.empty()) {
+            return;
+        }
+        for (const auto& child : children) {
+            child.kill(SIGKILL);
+        }
+        for (const auto& child : children) {
+            child.wait_exit(5000);
+            child.reap();
+        }
     }
 }
 

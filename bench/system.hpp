@@ -57,6 +57,10 @@ pid_t spawn(const std::vector<std::string>& argv, probe_area& area);
 // Reaps any child that has exited (orphans re-parented to the harness, a subreaper).
 void reap_strays();
 
+// Kills and reaps every child the harness still has. Daemons whose wrapper failed or was
+// killed are re-parented to the harness, so this leaves nothing behind.
+void kill_children();
+
 // The one-letter state from /proc/PID/stat ('S' sleeping, 'R' running, ...), '?' if gone.
 char process_state(pid_t pid);
 
