@@ -127,7 +127,16 @@ exec "$PIDSHIM" -v "$D/app.pid" "$TESTD" --fork --pidfile "$D/app.pid" --pidfile
                                                                   << ": the test's prediction "
                                                                      "of pids failed"
                                                                   << dump(log));
+    pid_t launcher = wait_started(log, "launcher");
     pid_t shim = find_pidshim_below(ns.pid());
+    // Until pidshim has reaped the launcher, a signal would rightly go to the launcher.
+    require_eventually(
+        [&] {
+            auto below = descendants_of(ns.pid());
+            return std::none_of(below.begin(), below.end(),
+                                [&](pid_t p) { return innermost_pid(p) == launcher; });
+        },
+        "the launcher to be reaped");
     BOOST_REQUIRE(kill(shim, SIGHUP) == 0);
     wait_signal_handled(shim, SIGHUP);
     BOOST_REQUIRE(kill(host_pid(ns.pid(), daemon), SIGUSR2) == 0);

@@ -77,3 +77,16 @@ BOOST_FIXTURE_TEST_CASE(zero_waits_forever, Sandbox) {
     shim.signal(SIGTERM);
     BOOST_CHECK_EQUAL(shim.wait_exit(), 128 + SIGTERM);
 }
+
+BOOST_FIXTURE_TEST_CASE(a_daemon_ignoring_sigterm_is_stopped_too, Sandbox) {
+    auto pidfile = path("app.pid");
+    auto log = path("app.log");
+    Process shim({pidshim_bin, "--timeout", "1", "--kill-after", "1", pidfile, testd_bin, "--fork",
+                  "--no-pidfile", "--ignore", "TERM", "--log", log},
+                 dir);
+    pid_t daemon = wait_started(log, "daemon");
+    BOOST_CHECK_EQUAL(shim.wait_exit(10s), 124);
+    BOOST_CHECK_MESSAGE(wait_dead(daemon, 2s), "the daemon was left running");
+    BOOST_CHECK_MESSAGE(eventually([&] { return leftovers().empty(); }, 2s),
+                        "left behind:" << describe(leftovers()));
+}

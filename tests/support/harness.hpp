@@ -635,6 +635,8 @@ class Process {
         if (pid_ == 0) {
             // Only async-signal-safe calls from here on.
             setpgid(0, 0);
+            // Should the test itself be killed, what it started goes too.
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
             int in = open("/dev/null", O_RDONLY);
             int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
             int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
