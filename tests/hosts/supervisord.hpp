@@ -1,6 +1,6 @@
-// A private supervisord for one test: its own configuration, socket, pidfile and log in the
-// test's directory, never the system service. It runs in the foreground as the test's child
-// and is shut down with "supervisorctl -c CONF shutdown".
+// A private supervisord for a test executable: its own configuration, socket, pidfile and log
+// in the test's directory, never the system service. It runs in the foreground as the test's
+// child and is shut down with "supervisorctl -c CONF shutdown".
 #pragma once
 
 #include "hosts.hpp"
@@ -205,12 +205,6 @@ class Supervisord {
         return found;
     }
 
-    // Lines of supervisord's log not yet passed by expect().
-    std::vector<std::string> unread() const {
-        auto lines = split_lines(slurp(log));
-        return {lines.begin() + static_cast<long>(std::min(cursor_, lines.size())), lines.end()};
-    }
-
     const std::string conf;
     const std::string log;
     const std::string sock;
@@ -278,9 +272,6 @@ struct SupervisordHost : Sandbox {
         out.push_back(pid);
         return out;
     }
-
-    // Every process below supervisord: the programs and all they started.
-    std::vector<pid_t> below_supervisord() const { return live_descendants_of(sv->pid()); }
 
     std::optional<Supervisord> sv;
 
