@@ -15,6 +15,8 @@
 #include <cstring>
 #include <exception>
 #include <fcntl.h>
+#include <string>
+#include <string_view>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -45,6 +47,20 @@ bool ensure_standard_descriptors() {
         }
     }
     return true;
+}
+
+// pidshim learns who descends from it through /proc: a /proc of another PID namespace
+// (unshare --pid without --mount-proc) would describe strangers.
+bool proc_is_ours() {
+    char link[32] = {};
+    ssize_t n = ::readlink("/proc/self", link, sizeof link - 1);
+    if (n > 0 &&
+        std::string_view(link, static_cast<std::size_t>(n)) == std::to_string(::getpid())) {
+        return true;
+    }
+    pidshim::log::error("/proc shows another PID namespace (or is not mounted); mount a proc for "
+                        "this one (for example unshare --pid --fork --mount-proc)");
+    return false;
 }
 
 // A signal blocked by whoever started pidshim would never reach its handlers.
@@ -85,7 +101,7 @@ int main(int argc, char* argv[]) {
     // A closed stderr must not kill pidshim while the daemon runs.
     (void)std::signal(SIGPIPE, SIG_IGN);
     unblock_forwarded_signals();
-    if (!become_subreaper()) {
+    if (!proc_is_ours() || !become_subreaper()) {
         return exit_code::internal;
     }
     try {
