@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace bp = boost::process::v2;
@@ -36,6 +37,18 @@ class clean_child {
             if (signo != SIGKILL && signo != SIGSTOP) {
                 (void)::signal(signo, SIG_DFL);
             }
+        }
+        // glibc keeps signals 32 and 33 for itself and refuses to reset them, yet they can
+        // arrive ignored (GNU make leaves them so); the kernel call resets them all the same.
+        struct kernel_sigaction {
+            void (*handler)(int);
+            unsigned long flags;
+            void (*restorer)();
+            unsigned long mask;
+        } default_action{SIG_DFL, 0, nullptr, 0};
+        for (int signo = 32; signo < SIGRTMIN; ++signo) {
+            (void)::syscall(SYS_rt_sigaction, signo, &default_action, nullptr,
+                            sizeof default_action.mask);
         }
         // If pidshim is killed outright, the command it started hears of it.
         ::prctl(PR_SET_PDEATHSIG, SIGTERM);

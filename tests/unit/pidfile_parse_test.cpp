@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -74,7 +75,10 @@ struct temp_dir {
         char tmpl[] = "/tmp/pidshim-unit.XXXXXX";
         path = ::mkdtemp(tmpl);
     }
-    ~temp_dir() { std::system(("rm -rf '" + path + "'").c_str()); }
+    ~temp_dir() {
+        std::error_code ignored;
+        std::filesystem::remove_all(path, ignored);
+    }
     std::string write(const std::string& name, const std::string& text) const {
         std::string file = path + "/" + name;
         FILE* f = std::fopen(file.c_str(), "w");
