@@ -1,0 +1,116 @@
+// Out of file descriptors, pidshim exits 125 with a line that says so, and stops what it
+// started: it must never leave a daemon running that nobody supervises any more.
+#include "hardening.hpp"
+
+using namespace hardening;
+
+PIDSHIM_TEST_MODULE("fd exhaustion");
+
+namespace {
+
+bool says_out_of_descriptors(const std::string& err) {
+    for (auto& l : split_lines(err)) {
+        if (l.rfind("pidshim: ", 0) == 0 && contains(l, "Too many open files")) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// The lowest descriptor number free in pid: a soft RLIMIT_NOFILE of that leaves it none.
+int lowest_free_descriptor(pid_t pid) {
+    std::string fds = "/proc/" + std::to_string(pid) + "/fd/";
+    int fd = 0;
+    struct stat st {};
+    // lstat: the link itself, whatever it points to.
+    while (lstat((fds + std::to_string(fd)).c_str(), &st) == 0) {
+        ++fd;
+    }
+    return fd;
+}
+
+} // namespace
+
+// How many descriptors pidshim needs depends on the build and on what it inherits, so every
+// limit is tried from the smallest up to the first one pidshim runs with.
+BOOST_FIXTURE_TEST_CASE(too_few_descriptors_to_start_exit_125_and_leave_nothing, Sandbox) {
+    std::optional<int> enough;
+    int refused = 0;
+    for (int n = 3; n <= 64 && !enough; ++n) {
+        auto name = "n" + std::to_string(n);
+        auto pidfile = path(name + ".pid");
+        auto log = path(name + ".log");
+        Process shim({"prlimit", "--nofile=" + std::to_string(n), pidshim_bin, "-v", pidfile,
+                      testd_bin, "--pidfile", pidfile, "--log", log},
+                     dir, SpawnOptions().named("pidshim-" + name));
+        auto following = [&] { return contains(shim.err(), pidfile + ": following pid "); };
+        if (!eventually([&] { return !shim.running() || following(); })) {
+            BOOST_ERROR("with " << n << " descriptors pidshim neither exits nor follows the "
+                                << "daemon" << dump(shim.err_path) << dump(log));
+            break;
+        }
+        if (shim.running()) {
+            enough = n;
+            shim.signal(SIGTERM);
+            BOOST_CHECK_EQUAL(shim.wait_exit(), 128 + SIGTERM);
+            break;
+        }
+        int code = *shim.try_wait(0s);
+        auto err = shim.err();
+        // Too few for the dynamic loader: pidshim's own code never ran.
+        if (code == 127 && contains(err, "error while loading shared libraries")) {
+            continue;
+        }
+        ++refused;
+        BOOST_TEST_MESSAGE("with " << n << " descriptors: exit " << code << ": " << err);
+        BOOST_CHECK_MESSAGE(code == 125, "with " << n << " descriptors pidshim exited " << code
+                                                 << dump(shim.err_path));
+        BOOST_CHECK_MESSAGE(says_out_of_descriptors(err),
+                            "with " << n << " descriptors, no line says why"
+                                    << dump(shim.err_path));
+        check_stderr_format(err);
+        for (pid_t p : started(log, "daemon")) {
+            BOOST_CHECK_MESSAGE(wait_dead(p), "with " << n << " descriptors, COMMAND (pid " << p
+                                                      << ") was left running");
+        }
+        BOOST_CHECK_MESSAGE(leftovers().empty(), "left running:" << describe(leftovers()));
+        kill_tree(getpid());
+    }
+    BOOST_REQUIRE_MESSAGE(enough, "pidshim did not run with up to 64 descriptors");
+    BOOST_TEST_MESSAGE("pidshim runs with " << *enough << " descriptors");
+    BOOST_CHECK_MESSAGE(refused > 0, "no limit made pidshim itself refuse to start");
+}
+
+BOOST_FIXTURE_TEST_CASE(descriptors_running_out_before_the_pidfile_exit_125_and_stop_the_daemon,
+                        Sandbox) {
+    auto pidfile = path("app.pid");
+    auto log = path("app.log");
+    Process shim({pidshim_bin, "-v", "--timeout", "2", "--kill-after", "1", pidfile, testd_bin,
+                  "--fork", "--pidfile", pidfile, "--pidfile-on", "USR2", "--log", log},
+                 dir);
+    pid_t launcher = wait_started(log, "launcher");
+    pid_t daemon = wait_started(log, "daemon");
+    wait_for_exit_line(log, launcher);
+    wait_for_line(shim.err_path, "(pid " + std::to_string(launcher) + ") exited with status 0");
+
+    rlimit limit{};
+    BOOST_REQUIRE(prlimit(shim.pid(), RLIMIT_NOFILE, nullptr, &limit) == 0);
+    limit.rlim_cur = lowest_free_descriptor(shim.pid());
+    BOOST_REQUIRE(prlimit(shim.pid(), RLIMIT_NOFILE, &limit, nullptr) == 0);
+    BOOST_TEST_MESSAGE("pidshim limited to " << limit.rlim_cur << " descriptors");
+    // Now the daemon writes its pidfile, which pidshim cannot even open.
+    BOOST_REQUIRE(kill(daemon, SIGUSR2) == 0);
+    wait_for_line(log, "pidfile pid=" + std::to_string(daemon) + " ");
+
+    // Bounded by --timeout and --kill-after, should pidshim wait for those.
+    auto code = shim.try_wait(2s + 1s + prompt);
+    BOOST_CHECK_MESSAGE(code.has_value(), "pidshim still runs" << dump(shim.err_path));
+    if (code) {
+        BOOST_CHECK_EQUAL(*code, 125);
+    }
+    BOOST_CHECK_MESSAGE(says_out_of_descriptors(shim.err()),
+                        "no line says why" << dump(shim.err_path));
+    BOOST_CHECK_MESSAGE(wait_dead(daemon, code ? prompt : 0s),
+                        "the daemon was left running" << dump(log));
+    check_stderr_format(shim.err());
+}
