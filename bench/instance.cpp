@@ -87,6 +87,7 @@ bool instance::warm_up() {
     return forward(SIGUSR2, warm_up_timeout).has_value();
 }
 
+// Polled gently: reading another process's /proc entries while it runs disturbs it.
 void instance::wait_asleep() {
     std::uint64_t deadline = now_ns() + 1000 * ms;
     while (now_ns() < deadline) {
@@ -97,7 +98,7 @@ void instance::wait_asleep() {
         if (asleep) {
             return;
         }
-        sleep_ns(20000);
+        sleep_ns(100000);
     }
 }
 
