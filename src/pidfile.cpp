@@ -99,7 +99,9 @@ pidfile_content read_pidfile(const std::string& path) {
         if (err == ENOENT) {
             return {pidfile_content::status::missing, 0, "it does not exist", {}, {}};
         }
-        return invalid(std::string("cannot open it: ") + std::strerror(err));
+        auto content = invalid(std::string("cannot open it: ") + std::strerror(err));
+        content.out_of_resources = err == EMFILE || err == ENFILE || err == ENOMEM;
+        return content;
     }
     struct stat st {};
     if (::fstat(where.get(), &st) != 0) {
@@ -113,7 +115,10 @@ pidfile_content read_pidfile(const std::string& path) {
     std::string reopen = "/proc/self/fd/" + std::to_string(where.get());
     fd_guard file(::open(reopen.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
     if (file.get() < 0) {
-        return invalid(std::string("cannot read it: ") + std::strerror(errno));
+        int err = errno;
+        auto content = invalid(std::string("cannot read it: ") + std::strerror(err));
+        content.out_of_resources = err == EMFILE || err == ENFILE || err == ENOMEM;
+        return content;
     }
     char buffer[pidfile_read_limit];
     std::size_t used = 0;

@@ -27,6 +27,7 @@ struct pidfile_content {
     std::string reason;    // why it is invalid or missing, for the operator
     std::string ownership; // non-empty when the file is writable by someone other than root
     file_version version;
+    bool out_of_resources = false; // pidshim could not open it: no descriptor or memory left
 };
 
 // Parses the bytes of a pidfile: the first line must be a plain decimal pid greater than 1.

@@ -2,6 +2,7 @@
 
 #include "log.hpp"
 
+#include <array>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -41,8 +42,39 @@ std::string pidfile_watch::start(std::function<void()> changed) {
     inotify_.assign(fd);
     changed_ = std::move(changed);
     arm();
+    follow_link();
     wait();
     return {};
+}
+
+void pidfile_watch::follow_link() {
+    // A daemon writes through the link into another directory; that directory's events are
+    // the ones that tell of a new pid.
+    std::string path = directory_ + "/" + name_;
+    std::array<char, PATH_MAX> buffer{};
+    ssize_t n = ::readlink(path.c_str(), buffer.data(), buffer.size() - 1);
+    if (n <= 0) {
+        return;
+    }
+    std::string target(buffer.data(), static_cast<std::size_t>(n));
+    if (target.front() != '/') {
+        target = directory_ + "/" + target;
+    }
+    std::string dir = parent_directory(target);
+    std::string name = target.substr(target.find_last_of('/') + 1);
+    if (dir == link_directory_ && name == link_name_) {
+        return;
+    }
+    int wd = ::inotify_add_watch(inotify_.native_handle(), dir.c_str(), file_events);
+    if (wd < 0) {
+        log::debug("cannot watch " + dir + ", where the pidfile's link points (" +
+                   std::strerror(errno) + "); it is re-read on each signal and retry");
+        return;
+    }
+    link_watch_ = wd;
+    link_directory_ = dir;
+    link_name_ = name;
+    log::debug("watching " + target + ", where the pidfile's link points");
 }
 
 void pidfile_watch::arm() {
@@ -97,6 +129,7 @@ bool pidfile_watch::read_events() {
     alignas(inotify_event) char buffer[16 * (sizeof(inotify_event) + NAME_MAX + 1)];
     bool relevant = false;
     bool rearm = false;
+    bool relink = false;
     while (true) {
         ssize_t n = ::read(inotify_.native_handle(), buffer, sizeof buffer);
         if (n <= 0) {
@@ -111,11 +144,17 @@ bool pidfile_watch::read_events() {
                 relevant = true;
             } else if (watched_ != directory_) {
                 rearm = true;
-            } else if ((event->len > 0 && name_ == event->name) ||
+            } else if (event->len > 0 && name_ == event->name) {
+                relevant = true;
+                relink = true;
+            } else if ((event->len > 0 && event->wd == link_watch_ && link_name_ == event->name) ||
                        (event->mask & IN_Q_OVERFLOW) != 0) {
                 relevant = true;
             }
         }
+    }
+    if (relink) {
+        follow_link();
     }
     if (rearm) {
         arm();

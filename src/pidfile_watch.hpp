@@ -26,6 +26,7 @@ class pidfile_watch {
 
   private:
     void arm();
+    void follow_link();
     void wait();
     bool read_events();
 
@@ -34,6 +35,10 @@ class pidfile_watch {
     std::string name_;
     std::string watched_; // the directory, or its nearest existing ancestor
     int watch_ = -1;
+    // Where the pidfile points when it is a symbolic link.
+    std::string link_directory_;
+    std::string link_name_;
+    int link_watch_ = -1;
     std::function<void()> changed_;
 };
 

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,9 +37,32 @@ std::string seconds_text(milliseconds ms) {
 
 proxy::proxy(boost::asio::io_context& io, options opts)
     : io_(io), opts_(std::move(opts)), signals_(io), watch_(io.get_executor(), opts_.pidfile),
-      notifier_(io), timeout_timer_(io), retry_timer_(io), kill_timer_(io), grace_timer_(io) {}
+      notifier_(io), timeout_timer_(io), retry_timer_(io), kill_timer_(io), grace_timer_(io) {
+    for (int i = 0; i < 4; ++i) {
+        reserve_.emplace_back(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    }
+}
+
+bool proxy::enough_descriptors() {
+    // Following a daemon needs a few descriptors at a time (its pidfd, the pidfile, /proc);
+    // failing now is better than failing the first time a signal arrives.
+    std::vector<spare_descriptor> probe;
+    for (int i = 0; i < 4; ++i) {
+        int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            log::error(std::string("too few file descriptors to follow a daemon (") +
+                       std::strerror(errno) + "); raise the limit (ulimit -n)");
+            return false;
+        }
+        probe.emplace_back(fd);
+    }
+    return true;
+}
 
 int proxy::run() {
+    if (!enough_descriptors()) {
+        return exit_code::internal;
+    }
     // Handlers go in before COMMAND starts, so no signal is lost in between.
     for (int signo : forwarded_signals()) {
         signals_.add(signo);
@@ -272,6 +296,10 @@ std::string proxy::refresh_target() {
     } else {
         reason = content.reason;
         quiet = content.what == pidfile_content::status::missing;
+        if (content.out_of_resources && !ending_) {
+            stop_everything(exit_code::internal, opts_.pidfile + ": " + reason);
+            return reason;
+        }
     }
     if (!quiet) {
         refuse(reason);
@@ -418,6 +446,8 @@ void proxy::finish_when_all_gone() {
 
 void proxy::stop_everything(int exit_code, std::string_view why) {
     ending_ = true;
+    // Stopping needs a few descriptors (/proc, one pidfd at a time) even when they ran out.
+    reserve_.clear();
     final_status_ = exit_code;
     timeout_timer_.cancel();
     retry_timer_.cancel();

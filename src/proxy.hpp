@@ -12,6 +12,8 @@
 
 #include <optional>
 #include <string>
+#include <unistd.h>
+#include <utility>
 #include <vector>
 
 // The lifecycle of DESIGN.md as events on one io_context: start COMMAND, learn the daemon
@@ -27,6 +29,7 @@ class proxy {
 
   private:
     // Steps, in the order they happen.
+    bool enough_descriptors();
     bool start_command();
     void wait_for_target();
     void on_signal(int signo);
@@ -91,6 +94,26 @@ class proxy {
     bool ending_ = false;
     int final_status_ = 0;
     std::optional<int> exit_status_;
+
+    // Descriptors kept aside so that pidshim can still stop what it started when a limit on
+    // open files is reached.
+    class spare_descriptor {
+      public:
+        explicit spare_descriptor(int fd) : fd_(fd) {}
+        spare_descriptor(spare_descriptor&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+        spare_descriptor(const spare_descriptor&) = delete;
+        spare_descriptor& operator=(const spare_descriptor&) = delete;
+        spare_descriptor& operator=(spare_descriptor&&) = delete;
+        ~spare_descriptor() {
+            if (fd_ >= 0) {
+                ::close(fd_);
+            }
+        }
+
+      private:
+        int fd_;
+    };
+    std::vector<spare_descriptor> reserve_;
 };
 
 } // namespace pidshim

@@ -5,6 +5,7 @@
 #include <boost/process/v2/environment.hpp>
 #include <boost/process/v2/process.hpp>
 
+#include <array>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -40,15 +41,11 @@ class clean_child {
         }
         // glibc keeps signals 32 and 33 for itself and refuses to reset them, yet they can
         // arrive ignored (GNU make leaves them so); the kernel call resets them all the same.
-        struct kernel_sigaction {
-            void (*handler)(int);
-            unsigned long flags;
-            void (*restorer)();
-            unsigned long mask;
-        } default_action{SIG_DFL, 0, nullptr, 0};
+        // The kernel's struct sigaction zeroed: SIG_DFL (0), no flags, no restorer, no mask.
+        const std::array<unsigned long, 4> default_action{};
         for (int signo = 32; signo < SIGRTMIN; ++signo) {
-            (void)::syscall(SYS_rt_sigaction, signo, &default_action, nullptr,
-                            sizeof default_action.mask);
+            (void)::syscall(SYS_rt_sigaction, signo, default_action.data(), nullptr,
+                            sizeof(unsigned long));
         }
         // If pidshim is killed outright, the command it started hears of it.
         ::prctl(PR_SET_PDEATHSIG, SIGTERM);

@@ -36,8 +36,9 @@ target::pin_result target::pin(const boost::asio::any_io_executor& executor, pid
         if (errno == ESRCH) {
             return {std::nullopt, "pid " + std::to_string(pid) + " is not running"};
         }
-        return {std::nullopt,
-                "cannot watch pid " + std::to_string(pid) + ": " + std::strerror(errno)};
+        int err = errno;
+        return {std::nullopt, "cannot watch pid " + std::to_string(pid) + ": " + std::strerror(err),
+                err == EMFILE || err == ENFILE || err == ENOMEM};
     }
     boost::asio::posix::stream_descriptor pidfd(executor, fd);
     if (has_exited(fd)) {
