@@ -7,6 +7,7 @@
 #include <climits>
 #include <cstring>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace pidshim {
@@ -54,6 +55,7 @@ void pidfile_watch::follow_link() {
     std::array<char, PATH_MAX> buffer{};
     ssize_t n = ::readlink(path.c_str(), buffer.data(), buffer.size() - 1);
     if (n <= 0) {
+        link_unwatched_ = false;
         return;
     }
     std::string target(buffer.data(), static_cast<std::size_t>(n));
@@ -66,6 +68,9 @@ void pidfile_watch::follow_link() {
         return;
     }
     int wd = ::inotify_add_watch(inotify_.native_handle(), dir.c_str(), file_events);
+    struct stat st {};
+    // A link to a link: the second hop's directory is not watched, so re-read every time.
+    link_unwatched_ = wd < 0 || (::lstat(target.c_str(), &st) == 0 && S_ISLNK(st.st_mode));
     if (wd < 0) {
         log::debug("cannot watch " + dir + ", where the pidfile's link points (" +
                    std::strerror(errno) + "); it is re-read on each signal and retry");

@@ -24,6 +24,12 @@ class pidfile_watch {
     // signal that races with a rewrite see the new pid.
     bool drain();
 
+    // True while the pidfile's own directory (and the target directory of a pidfile that is a
+    // symbolic link) is watched, so that no rewrite can go unnoticed.
+    bool sees_every_change() const {
+        return watched_ == directory_ && watch_ >= 0 && !link_unwatched_;
+    }
+
   private:
     void arm();
     void follow_link();
@@ -39,6 +45,7 @@ class pidfile_watch {
     std::string link_directory_;
     std::string link_name_;
     int link_watch_ = -1;
+    bool link_unwatched_ = false;
     std::function<void()> changed_;
 };
 

@@ -152,7 +152,10 @@ void proxy::forward(int received) {
         log::debug("ignoring " + signal_name(received) + ": the daemon is gone already");
         return;
     }
-    std::string why = refresh_target();
+    // inotify reports every rewrite of the pidfile: with none queued, the file still names
+    // the pinned daemon, and reading it again would only repeat what is known.
+    bool unchanged = target_ && watch_.sees_every_change() && !watch_.drain() && !target_->exited();
+    std::string why = unchanged ? std::string() : refresh_target();
     if (why.empty()) {
         if (deliver(received, signo)) {
             return;
@@ -459,6 +462,13 @@ void proxy::stop_everything(int exit_code, std::string_view why) {
         log::warning("dropping " + std::to_string(held_.size()) +
                      " held signal(s): the daemon is gone");
         held_.clear();
+    }
+    reap();
+    if (no_children_left_) {
+        // Everything a daemon leaves behind becomes pidshim's child: no child, no leftover,
+        // and no need to read the whole of /proc.
+        finish(exit_code);
+        return;
     }
     auto left = process_tree::descendants_of(::getpid());
     for (pid_t pid : left) {
