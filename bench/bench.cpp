@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <sys/prctl.h>
@@ -298,6 +299,16 @@ class bench {
         }
         return i;
     }
+    // Each round visits the rows in a new order, so that no row always follows the same
+    // neighbour (one that leaves a CPU busy or cold); the seed is fixed, for repeatable runs.
+    std::vector<std::size_t> round_order() {
+        std::vector<std::size_t> order(rows.size());
+        for (std::size_t r = 0; r < order.size(); ++r) {
+            order[r] = r;
+        }
+        std::shuffle(order.begin(), order.end(), rng_);
+        return order;
+    }
     void progress(const std::string& what) {
         std::fprintf(stderr, "pidshim_bench: %s\n", what.c_str());
     }
@@ -305,6 +316,7 @@ class bench {
     settings s_;
     std::string dir_;
     unsigned serial_ = 0;
+    std::mt19937 rng_{1};
 };
 
 void record_footprint(measured& m, const std::optional<process_status>& status) {
@@ -348,7 +360,7 @@ void bench::idle_and_forward() {
         }
     }
     for (unsigned n = 0; n < s_.forward && !interrupted; ++n) {
-        for (std::size_t r = 0; r < rows.size(); ++r) {
+        for (std::size_t r : round_order()) {
             if (!live[r]) {
                 continue;
             }
@@ -370,7 +382,8 @@ void bench::idle_and_forward() {
 void bench::start_cost() {
     progress(std::to_string(s_.start) + " starts per row");
     for (unsigned n = 0; n < s_.start && !interrupted; ++n) {
-        for (auto& m : rows) {
+        for (std::size_t r : round_order()) {
+            measured& m = rows[r];
             if (!m.runs()) {
                 continue;
             }
@@ -385,7 +398,8 @@ void bench::death_notice() {
     progress(std::to_string(s_.death) + " daemon deaths per row (" +
              std::to_string(s_.death_polling) + " for pidproxy, which polls)");
     for (unsigned n = 0; n < s_.death && !interrupted; ++n) {
-        for (auto& m : rows) {
+        for (std::size_t r : round_order()) {
+            measured& m = rows[r];
             if (!m.runs() || (m.polls && n >= s_.death_polling)) {
                 continue;
             }
@@ -412,7 +426,8 @@ void bench::storm() {
     progress(std::to_string(s_.storms) + " storms of " + std::to_string(s_.storm_signals) +
              " signals per row");
     for (unsigned n = 0; n < s_.storms && !interrupted; ++n) {
-        for (auto& m : rows) {
+        for (std::size_t r : round_order()) {
+            measured& m = rows[r];
             if (!m.runs()) {
                 continue;
             }
