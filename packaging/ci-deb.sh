@@ -117,16 +117,19 @@ if grep -E '^[EW]: ' "$tmp/lintian.txt" | grep -v ' initial-upload-closes-no-bug
 fi
 ok "lintian: no errors, no warnings"
 
-step "Dependencies come from dpkg-shlibdeps: libc, libstdc++, libgcc only"
+step "Dependencies come from dpkg-shlibdeps: none, the binary is static; Built-Using names glibc"
 depends=$(dpkg-deb -f "$deb" Depends)
 echo "    Depends: $depends"
 for dep in $(echo "$depends" | tr ',|' '\n' | sed 's/(.*)//; s/ //g' | sort -u); do
-    case $dep in
-    libc6 | libstdc++6 | libgcc-s1) ;;
-    *) fail "unexpected dependency $dep (is Boost still linked statically?)" ;;
-    esac
+    fail "unexpected dependency $dep (is pidshim still linked statically?)"
 done
-ok "Depends: $depends"
+built_using=$(dpkg-deb -f "$deb" Built-Using)
+echo "    Built-Using: $built_using"
+case $built_using in
+glibc\ \(=\ *\)) ;;
+*) fail "Built-Using does not name the glibc linked into pidshim" ;;
+esac
+ok "Depends: ${depends:-nothing}; Built-Using: $built_using"
 
 # --------------------------------------------------------------------------
 step "Installing with dpkg -i"

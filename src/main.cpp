@@ -63,17 +63,6 @@ bool proc_is_ours() {
     return false;
 }
 
-// A signal blocked by whoever started pidshim would never reach its handlers.
-void unblock_forwarded_signals() {
-    sigset_t set;
-    sigemptyset(&set);
-    for (int signo : pidshim::forwarded_signals()) {
-        sigaddset(&set, signo);
-    }
-    sigaddset(&set, SIGCHLD);
-    (void)::sigprocmask(SIG_UNBLOCK, &set, nullptr);
-}
-
 } // namespace
 
 int main(int argc, char* argv[]) {
@@ -100,7 +89,6 @@ int main(int argc, char* argv[]) {
     log::detect_journal();
     // A closed stderr must not kill pidshim while the daemon runs.
     (void)std::signal(SIGPIPE, SIG_IGN);
-    unblock_forwarded_signals();
     if (!proc_is_ours() || !become_subreaper()) {
         return exit_code::internal;
     }

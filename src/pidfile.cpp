@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <ctime>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -60,6 +61,15 @@ std::string ownership_note(const struct stat& st) {
         return "it is world-writable";
     }
     return {};
+}
+
+long long nanoseconds(const timespec& t) {
+    return static_cast<long long>(t.tv_sec) * 1000000000LL + t.tv_nsec;
+}
+
+file_version version_of(const struct stat& st) {
+    return {st.st_dev, st.st_ino, nanoseconds(st.st_mtim), nanoseconds(st.st_ctim),
+            static_cast<long long>(st.st_size)};
 }
 
 } // namespace
@@ -137,10 +147,18 @@ pidfile_content read_pidfile(const std::string& path) {
     }
     auto content = parse_pidfile({buffer, used}, used < sizeof buffer);
     content.ownership = ownership_note(st);
-    content.version = {st.st_dev, st.st_ino,
-                       static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL +
-                           st.st_mtim.tv_nsec};
+    content.version = version_of(st);
+    // The kernel stamps files from the coarse real-time clock: later than that clock's
+    // current tick, no change of this file can carry the same time again.
+    timespec now{};
+    content.settled = ::clock_gettime(CLOCK_REALTIME_COARSE, &now) == 0 &&
+                      nanoseconds(now) > content.version.changed_ns;
     return content;
+}
+
+bool pidfile_unchanged(const std::string& path, const file_version& version) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && version_of(st) == version;
 }
 
 } // namespace pidshim

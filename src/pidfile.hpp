@@ -17,6 +17,8 @@ struct file_version {
     dev_t device = 0;
     ino_t inode = 0;
     long long modified_ns = 0;
+    long long changed_ns = 0; // ctime: every write moves it, and no program can set it back
+    long long size = 0;
     bool operator==(const file_version&) const = default;
 };
 
@@ -28,6 +30,10 @@ struct pidfile_content {
     std::string ownership; // non-empty when the file is writable by someone other than root
     file_version version;
     bool out_of_resources = false; // pidshim could not open it: no descriptor or memory left
+    // File times come from a clock that ticks every few milliseconds, so a rewrite in the
+    // tick of the previous change could keep the same version. Once the clock has moved past
+    // the change time, any later rewrite shows as a new version.
+    bool settled = false;
 };
 
 // Parses the bytes of a pidfile: the first line must be a plain decimal pid greater than 1.
@@ -37,5 +43,9 @@ pidfile_content parse_pidfile(std::string_view bytes, bool complete);
 // Opens PATH without opening what it names unless it is a regular file (a FIFO, device or
 // directory is refused without being opened), and reads at most pidfile_read_limit bytes.
 pidfile_content read_pidfile(const std::string& path);
+
+// True when PATH is still the file of a settled VERSION: same file, same size, no change
+// since. One stat() instead of opening and reading it again.
+bool pidfile_unchanged(const std::string& path, const file_version& version);
 
 } // namespace pidshim

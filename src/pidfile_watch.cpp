@@ -126,6 +126,31 @@ void pidfile_watch::wait() {
                         });
 }
 
+void pidfile_watch::pause() {
+    if (paused_ || !inotify_.is_open()) {
+        return;
+    }
+    paused_ = true;
+    for (int* wd : {&watch_, &link_watch_}) {
+        if (*wd >= 0) {
+            ::inotify_rm_watch(inotify_.native_handle(), *wd);
+            *wd = -1;
+        }
+    }
+    watched_.clear();
+    link_directory_.clear();
+    link_name_.clear();
+}
+
+void pidfile_watch::resume() {
+    if (!paused_) {
+        return;
+    }
+    paused_ = false;
+    arm();
+    follow_link();
+}
+
 bool pidfile_watch::drain() {
     return inotify_.is_open() && read_events();
 }
@@ -139,6 +164,9 @@ bool pidfile_watch::read_events() {
         ssize_t n = ::read(inotify_.native_handle(), buffer, sizeof buffer);
         if (n <= 0) {
             break;
+        }
+        if (paused_) {
+            continue; // what was queued before the pause, and the watches' removal
         }
         for (char* p = buffer; p < buffer + n;) {
             const auto* event = reinterpret_cast<const inotify_event*>(p);

@@ -24,10 +24,20 @@ class pidfile_watch {
     // signal that races with a rewrite see the new pid.
     bool drain();
 
+    // Removes the watches while the daemon is known and its pidfile is re-read on each
+    // signal instead. Closing an inotify descriptor that holds a watch waits for the kernel
+    // to free it (an RCU grace period, milliseconds), and that wait would delay pidshim's exit
+    // and so the supervisor's notice of the daemon's death; a watch removed long before is
+    // already freed.
+    void pause();
+    // Watches again, for a launcher that may write another pid; the caller re-reads the
+    // pidfile afterwards, since it may have changed in the meantime.
+    void resume();
+
     // True while the pidfile's own directory (and the target directory of a pidfile that is a
     // symbolic link) is watched, so that no rewrite can go unnoticed.
     bool sees_every_change() const {
-        return watched_ == directory_ && watch_ >= 0 && !link_unwatched_;
+        return !paused_ && watched_ == directory_ && watch_ >= 0 && !link_unwatched_;
     }
 
   private:
@@ -46,6 +56,7 @@ class pidfile_watch {
     std::string link_name_;
     int link_watch_ = -1;
     bool link_unwatched_ = false;
+    bool paused_ = false;
     std::function<void()> changed_;
 };
 

@@ -36,18 +36,21 @@ std::string seconds_text(milliseconds ms) {
 } // namespace
 
 proxy::proxy(boost::asio::io_context& io, options opts)
-    : io_(io), opts_(std::move(opts)), signals_(io), watch_(io.get_executor(), opts_.pidfile),
-      notifier_(io), timeout_timer_(io), retry_timer_(io), kill_timer_(io), grace_timer_(io) {
+    : io_(io), opts_(std::move(opts)), signals_(io.get_executor()),
+      watch_(io.get_executor(), opts_.pidfile), notifier_(io), timeout_timer_(io), retry_timer_(io),
+      kill_timer_(io), grace_timer_(io) {
     for (int i = 0; i < 4; ++i) {
         reserve_.emplace_back(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     }
 }
 
 bool proxy::enough_descriptors() {
-    // Following a daemon needs a few descriptors at a time (its pidfd, the pidfile, /proc);
-    // failing now is better than failing the first time a signal arrives.
+    // Following a daemon needs a few descriptors at a time: COMMAND's and the daemon's
+    // pidfds for as long as they run, and two more to read the pidfile on each signal, or a
+    // pidfd and /proc to check a new pid. Failing now is better than failing the first time
+    // a signal arrives.
     std::vector<spare_descriptor> probe;
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < 6; ++i) {
         int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
             log::error(std::string("too few file descriptors to follow a daemon (") +
@@ -63,12 +66,14 @@ int proxy::run() {
     if (!enough_descriptors()) {
         return exit_code::internal;
     }
-    // Handlers go in before COMMAND starts, so no signal is lost in between.
-    for (int signo : forwarded_signals()) {
-        signals_.add(signo);
+    // Signals are queued from before COMMAND starts, so none is lost in between.
+    std::vector<int> received = forwarded_signals();
+    received.push_back(SIGCHLD);
+    std::string failure = signals_.start(received, [this](int signo) { on_signal(signo); });
+    if (!failure.empty()) {
+        log::error(failure);
+        return exit_code::internal;
     }
-    signals_.add(SIGCHLD);
-    listen_for_signals();
     auto before = read_pidfile(opts_.pidfile);
     if (before.what == pidfile_content::status::ok) {
         stale_pidfile_ = before.version;
@@ -112,16 +117,6 @@ void proxy::wait_for_target() {
     refresh_target();
 }
 
-void proxy::listen_for_signals() {
-    signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
-        if (ec) {
-            return;
-        }
-        on_signal(signo);
-        listen_for_signals();
-    });
-}
-
 void proxy::on_signal(int signo) {
     if (signo == SIGCHLD) {
         on_children_changed();
@@ -152,9 +147,7 @@ void proxy::forward(int received) {
         log::debug("ignoring " + signal_name(received) + ": the daemon is gone already");
         return;
     }
-    // inotify reports every rewrite of the pidfile: with none queued, the file still names
-    // the pinned daemon, and reading it again would only repeat what is known.
-    bool unchanged = target_ && watch_.sees_every_change() && !watch_.drain() && !target_->exited();
+    bool unchanged = target_ && pidfile_unchanged_since_read() && !target_->exited();
     std::string why = unchanged ? std::string() : refresh_target();
     if (why.empty()) {
         if (deliver(received, signo)) {
@@ -174,10 +167,6 @@ void proxy::forward(int received) {
 }
 
 bool proxy::deliver(int received, int signo) {
-    std::string what = signal_name(received);
-    if (signo != received) {
-        what += " as " + signal_name(signo);
-    }
     bool to_group = false;
     if (opts_.group) {
         to_group = target_->leads_group();
@@ -191,6 +180,13 @@ bool proxy::deliver(int received, int signo) {
     int err = to_group ? target_->send_to_group(signo) : target_->send(signo);
     if (err == ESRCH) {
         return false;
+    }
+    if (err == 0 && !log::enabled(log::level::info)) {
+        return true; // --quiet: no line to compose on the busiest path
+    }
+    std::string what = signal_name(received);
+    if (signo != received) {
+        what += " as " + signal_name(signo);
     }
     std::string whom = (to_group ? "process group " : "pid ") + std::to_string(target_->pid());
     if (err != 0) {
@@ -262,8 +258,22 @@ void proxy::deliver_held() {
     }
 }
 
+// Whether the pidfile is known, without reading it again, to still say what it said when
+// it named the pinned daemon.
+bool proxy::pidfile_unchanged_since_read() {
+    if (watch_.sees_every_change()) {
+        return !watch_.drain(); // inotify queues every rewrite
+    }
+    return settled_version_ && pidfile_unchanged(opts_.pidfile, *settled_version_);
+}
+
 std::string proxy::refresh_target() {
     auto content = read_pidfile(opts_.pidfile);
+    settled_version_.reset();
+    std::optional<file_version> version;
+    if (content.settled) {
+        version = content.version;
+    }
     std::string reason;
     bool quiet = false;
     if (content.what == pidfile_content::status::ok) {
@@ -274,6 +284,7 @@ std::string proxy::refresh_target() {
             stale_pidfile_.reset();
             if (content.pid == (target_ ? target_->pid() : last_target_pid_)) {
                 if (target_ && !target_->exited()) {
+                    settled_version_ = version;
                     return {};
                 }
                 // The daemon that just exited: no news, nothing to refuse.
@@ -287,6 +298,7 @@ std::string proxy::refresh_target() {
                                  "; trusted only because pid " + std::to_string(content.pid) +
                                  " descends from pidshim");
                 }
+                settled_version_ = version;
                 adopt(std::move(*pinned.pinned));
                 return {};
             }
@@ -347,6 +359,11 @@ void proxy::adopt(target pinned) {
         message += "\nMAINPID=" + pid;
     }
     notify(message);
+    if (!opts_.notify_mainpid) {
+        // From now on each signal re-reads the pidfile; only MAINPID= needs to follow a
+        // rewrite the moment it happens.
+        watch_.pause();
+    }
     watch_target_exit();
     deliver_held();
 }
@@ -363,8 +380,15 @@ void proxy::watch_target_exit() {
 void proxy::on_target_exit() {
     reap();
     target_.reset();
-    // A daemon that replaced itself (binary upgrade, re-fork) names its successor.
-    if (refresh_target().empty()) {
+    bool resumed = false;
+    if (child_running()) {
+        // COMMAND may start the daemon again (mysqld_safe restarts mysqld): watch for its pid.
+        watch_.resume();
+        resumed = true;
+    }
+    // A daemon that replaced itself (binary upgrade, re-fork) has rewritten PIDFILE to name
+    // its successor; unchanged, it still names the daemon that just exited.
+    if ((resumed || !pidfile_unchanged_since_read()) && refresh_target().empty()) {
         return;
     }
     std::string how = target_status_ ? exit_code::describe(*target_status_) : "exited";

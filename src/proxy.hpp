@@ -4,10 +4,10 @@
 #include "options.hpp"
 #include "pidfile.hpp"
 #include "pidfile_watch.hpp"
+#include "signal_receiver.hpp"
 #include "target.hpp"
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <optional>
@@ -43,13 +43,13 @@ class proxy {
     void on_grace_expired();
 
     // Helpers.
-    void listen_for_signals();
     void forward(int received);
     bool deliver(int received, int signo);
     void hold(int received, int signo, const std::string& why);
     void retry_held();
     void deliver_held();
     std::string refresh_target();
+    bool pidfile_unchanged_since_read();
     void adopt(target pinned);
     void watch_target_exit();
     void reap();
@@ -61,7 +61,7 @@ class proxy {
 
     boost::asio::io_context& io_;
     options opts_;
-    boost::asio::signal_set signals_;
+    signal_receiver signals_;
     pidfile_watch watch_;
     notifier notifier_;
     boost::asio::steady_timer timeout_timer_;
@@ -85,6 +85,8 @@ class proxy {
     unsigned retries_left_ = 0;
 
     std::optional<file_version> stale_pidfile_;
+    // The pidfile as last read, naming the pinned daemon, when a rewrite would show in it.
+    std::optional<file_version> settled_version_;
     bool ownership_warned_ = false;
     std::string target_name_;
     std::string last_refusal_;

@@ -46,10 +46,15 @@ void check_accepted_with_one_warning(Sandbox& box, uid_t owner, mode_t mode,
     BOOST_CHECK(contains(warnings.front(), "pidshim: " + pidfile + ": "));
 
     // Once per run: the same file, rewritten in place, names another descendant (the daemon's
-    // worker), then the daemon again; pidshim trusts each without warning again.
+    // worker), then the daemon again; pidshim, which re-reads it on each signal, trusts each
+    // without warning again.
+    pid_t shim = ns.pidshim();
     write_in_place(pidfile, std::to_string(worker) + "\n");
+    BOOST_REQUIRE(kill(shim, SIGWINCH) == 0);
     wait_following(ns.proc, pidfile, worker);
+    wait_for_signal(app_log, worker, SIGWINCH);
     write_in_place(pidfile, std::to_string(daemon) + "\n");
+    BOOST_REQUIRE(kill(shim, SIGWINCH) == 0);
     wait_for_line(
         ns.proc.err_path,
         [&](const std::string& l) {
@@ -62,7 +67,6 @@ void check_accepted_with_one_warning(Sandbox& box, uid_t owner, mode_t mode,
     BOOST_REQUIRE(st.st_uid == owner && (st.st_mode & 07777) == mode);
     BOOST_CHECK_EQUAL(count_lines(ns.proc.err(), warning), 1u);
 
-    pid_t shim = ns.pidshim();
     BOOST_REQUIRE(kill(shim, SIGHUP) == 0);
     wait_for_signal(app_log, daemon, SIGHUP);
     wait_signal_handled(shim, SIGHUP);
