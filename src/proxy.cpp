@@ -39,8 +39,10 @@ proxy::proxy(boost::asio::io_context& io, options opts)
     : io_(io), opts_(std::move(opts)), signals_(io.get_executor()),
       watch_(io.get_executor(), opts_.pidfile), notifier_(io), timeout_timer_(io), retry_timer_(io),
       kill_timer_(io), grace_timer_(io) {
-    for (int i = 0; i < 4; ++i) {
-        reserve_.emplace_back(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    reserve_.emplace_back(spare_fd_);
+    for (int i = 1; i < 4; ++i) {
+        reserve_.emplace_back(::fcntl(spare_fd_, F_DUPFD_CLOEXEC, 0));
     }
 }
 
@@ -51,7 +53,8 @@ bool proxy::enough_descriptors() {
     // a signal arrives.
     std::vector<spare_descriptor> probe;
     for (int i = 0; i < 6; ++i) {
-        int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        int fd = spare_fd_ >= 0 ? ::fcntl(spare_fd_, F_DUPFD_CLOEXEC, 0)
+                                : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
             log::error(std::string("too few file descriptors to follow a daemon (") +
                        std::strerror(errno) + "); raise the limit (ulimit -n)");
@@ -80,12 +83,14 @@ int proxy::run() {
         log::info(opts_.pidfile + ": exists from before start (pid " + std::to_string(before.pid) +
                   "); waiting for it to be rewritten");
     }
+    if (!start_command()) {
+        return *exit_status_;
+    }
+    // Watched once COMMAND runs, since adding an inotify watch can take the kernel most of a
+    // millisecond; a pidfile written before the watch is in place is read just after it.
     std::string problem = watch_.start([this] { on_pidfile_changed(); });
     if (!problem.empty()) {
         log::warning(problem);
-    }
-    if (!start_command()) {
-        return *exit_status_;
     }
     wait_for_target();
     io_.run();
@@ -93,7 +98,7 @@ int proxy::run() {
 }
 
 bool proxy::start_command() {
-    auto started = spawn_command(io_, opts_.command);
+    auto started = spawn_command(opts_.command);
     if (started.pid < 0) {
         log::error(started.error);
         exit_status_ = started.exit_code;

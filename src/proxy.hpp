@@ -116,6 +116,7 @@ class proxy {
         int fd_;
     };
     std::vector<spare_descriptor> reserve_;
+    int spare_fd_ = -1; // the first of reserve_, duplicated where a descriptor is probed for
 };
 
 } // namespace pidshim

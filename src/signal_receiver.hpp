@@ -3,8 +3,10 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 
+#include <array>
 #include <functional>
 #include <string>
+#include <sys/signalfd.h>
 #include <vector>
 
 // Receives signals as events on the io_context, through a signalfd: the signals are blocked
@@ -22,11 +24,11 @@ class signal_receiver {
     std::string start(const std::vector<int>& signals, std::function<void(int)> received);
 
   private:
-    void wait();
-    void read_all();
+    void read();
 
     boost::asio::posix::stream_descriptor fd_;
     std::function<void(int)> received_;
+    std::array<signalfd_siginfo, 16> batch_{};
 };
 
 } // namespace pidshim

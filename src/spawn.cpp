@@ -2,13 +2,18 @@
 
 #include "exit_status.hpp"
 
+#include <boost/asio/io_context.hpp>
 #include <boost/process/v2/environment.hpp>
 #include <boost/process/v2/process.hpp>
 
 #include <array>
+#include <charconv>
 #include <csignal>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
+#include <string_view>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -18,14 +23,39 @@ namespace bp = boost::process::v2;
 namespace pidshim {
 namespace {
 
+// Signals ignored in this process, as the kernel lists them (SigIgn in /proc/self/status):
+// one read instead of asking about each of 64 signals. All of them when it cannot be read.
+std::uint64_t ignored_signals() {
+    std::uint64_t all = ~std::uint64_t{0};
+    int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return all;
+    }
+    std::array<char, 4096> text{};
+    ssize_t n = ::read(fd, text.data(), text.size() - 1);
+    ::close(fd);
+    std::string_view status(text.data(), n > 0 ? static_cast<std::size_t>(n) : 0);
+    constexpr std::string_view key = "\nSigIgn:\t";
+    auto at = status.find(key);
+    if (at == std::string_view::npos) {
+        return all;
+    }
+    std::uint64_t mask = 0;
+    const char* first = status.data() + at + key.size();
+    auto [end, ec] = std::from_chars(first, status.data() + status.size(), mask, 16);
+    return ec == std::errc{} && end != first ? mask : all;
+}
+
 // Boost.Process v2 leaves the parent's signal mask and ignored signals to the child and
-// exits through exit() after a failed exec; this initializer fixes both.
+// exits through exit() after a failed exec; this initializer fixes both. (Caught signals
+// need nothing: exec resets them, and pidshim catches none.)
 class clean_child {
   public:
-    // Parent, before fork: block every signal so that none reaches pidshim's handlers in the
-    // child between fork and exec.
+    // Parent, before fork: block every signal until the child has its own state, and note
+    // which signals the child would inherit as ignored.
     template <typename Launcher>
     bp::error_code on_setup(Launcher&, const bp::filesystem::path&, const char* const*&) {
+        ignored_ = ignored_signals();
         sigset_t all;
         sigfillset(&all);
         (void)::sigprocmask(SIG_SETMASK, &all, &saved_);
@@ -34,18 +64,15 @@ class clean_child {
 
     template <typename Launcher>
     bp::error_code on_exec_setup(Launcher&, const bp::filesystem::path&, const char* const*&) {
-        for (int signo = 1; signo < NSIG; ++signo) {
-            if (signo != SIGKILL && signo != SIGSTOP) {
-                (void)::signal(signo, SIG_DFL);
-            }
-        }
-        // glibc keeps signals 32 and 33 for itself and refuses to reset them, yet they can
-        // arrive ignored (GNU make leaves them so); the kernel call resets them all the same.
-        // The kernel's struct sigaction zeroed: SIG_DFL (0), no flags, no restorer, no mask.
+        // The kernel's call, not glibc's: glibc refuses signals 32 and 33, which it keeps for
+        // itself, yet they can arrive ignored (GNU make leaves them so). The kernel's struct
+        // sigaction zeroed: SIG_DFL (0), no flags, no restorer, no mask.
         const std::array<unsigned long, 4> default_action{};
-        for (int signo = 32; signo < SIGRTMIN; ++signo) {
-            (void)::syscall(SYS_rt_sigaction, signo, default_action.data(), nullptr,
-                            sizeof(unsigned long));
+        for (int signo = 1; signo < NSIG && signo <= 64; ++signo) {
+            if ((ignored_ >> (signo - 1) & 1U) != 0 && signo != SIGKILL && signo != SIGSTOP) {
+                (void)::syscall(SYS_rt_sigaction, signo, default_action.data(), nullptr,
+                                sizeof(unsigned long));
+            }
         }
         // If pidshim is killed outright, the command it started hears of it.
         ::prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -73,6 +100,7 @@ class clean_child {
   private:
     void restore() { (void)::sigprocmask(SIG_SETMASK, &saved_, nullptr); }
     sigset_t saved_{};
+    std::uint64_t ignored_ = 0;
 };
 
 // PATH lookup as the shell does it; a name with a slash is used as it is.
@@ -103,7 +131,7 @@ bp::filesystem::path resolve(const std::string& name, bool& found_but_not_execut
 
 } // namespace
 
-spawn_result spawn_command(boost::asio::io_context& io, const std::vector<std::string>& command) {
+spawn_result spawn_command(const std::vector<std::string>& command) {
     const std::string& name = command.front();
     bool not_executable = false;
     auto executable = resolve(name, not_executable);
@@ -116,7 +144,11 @@ spawn_result spawn_command(boost::asio::io_context& io, const std::vector<std::s
     std::vector<std::string> args(command.begin() + 1, command.end());
     bp::error_code ec;
     clean_child setup;
-    auto child = bp::default_process_launcher()(io.get_executor(), ec, executable, args, setup);
+    // The launcher rebuilds its io_context's epoll, timer and wake-up descriptors in the
+    // child after fork; with a context of its own that has none, the child goes straight to
+    // exec. pidshim reaps the child itself and keeps nothing of the launcher's.
+    boost::asio::io_context launch;
+    auto child = bp::default_process_launcher()(launch.get_executor(), ec, executable, args, setup);
     if (ec) {
         switch (ec.value()) {
         case ENOENT:

@@ -1,7 +1,5 @@
 #pragma once
 
-#include <boost/asio/io_context.hpp>
-
 #include <string>
 #include <sys/types.h>
 #include <vector>
@@ -16,6 +14,6 @@ struct spawn_result {
     std::string error; // "cannot run 'x': command not found"
 };
 
-spawn_result spawn_command(boost::asio::io_context& io, const std::vector<std::string>& command);
+spawn_result spawn_command(const std::vector<std::string>& command);
 
 } // namespace pidshim

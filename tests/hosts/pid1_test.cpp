@@ -70,7 +70,10 @@ BOOST_FIXTURE_TEST_CASE(signals_sent_inside_the_namespace_to_pid_1_reach_the_dae
     BOOST_REQUIRE_MESSAGE(r.status == 0, r.out);
     wait_for_signal(ns.log, ns.daemon, SIGHUP);
     r = ns.exec(*this, {"kill", "-TERM", "1"});
-    BOOST_REQUIRE_MESSAGE(r.status == 0, r.out);
+    // The kill command lives in the namespace: when PID 1 is quicker to stop than kill is to
+    // exit, the kernel ends it with SIGKILL along with the rest of the namespace.
+    BOOST_REQUIRE_MESSAGE(r.status == 0 || r.status == 128 + SIGKILL,
+                          "kill -TERM 1 exited " << r.status << ": " << r.out);
     BOOST_CHECK_EQUAL(ns.unshare->wait_exit(), 128 + SIGTERM);
 }
 
