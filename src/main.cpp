@@ -95,7 +95,11 @@ int main(int argc, char* argv[]) {
     try {
         boost::asio::io_context io(1);
         proxy shim(io, std::move(parsed.opts));
-        return shim.run();
+        int status = shim.run();
+        // The kernel closes everything pidshim holds when it exits, all at once; taking the
+        // event loop apart first would only delay the supervisor's notice of the exit.
+        (void)std::fflush(nullptr);
+        ::_exit(status);
     } catch (const std::exception& e) {
         log::error(std::string("internal error: ") + e.what());
         return exit_code::internal;

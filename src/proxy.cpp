@@ -478,8 +478,6 @@ void proxy::finish_when_all_gone() {
 
 void proxy::stop_everything(int exit_code, std::string_view why) {
     ending_ = true;
-    // Stopping needs a few descriptors (/proc, one pidfd at a time) even when they ran out.
-    reserve_.clear();
     final_status_ = exit_code;
     timeout_timer_.cancel();
     retry_timer_.cancel();
@@ -499,6 +497,8 @@ void proxy::stop_everything(int exit_code, std::string_view why) {
         finish(exit_code);
         return;
     }
+    // Stopping needs a few descriptors (/proc, one pidfd at a time) even when they ran out.
+    reserve_.clear();
     auto left = process_tree::descendants_of(::getpid());
     for (pid_t pid : left) {
         auto pinned = target::pin(io_.get_executor(), pid);
