@@ -36,12 +36,16 @@ pidfile_watch::pidfile_watch(const boost::asio::any_io_executor& executor,
       name_(pidfile.substr(pidfile.find_last_of('/') + 1)) {}
 
 std::string pidfile_watch::start(std::function<void()> changed) {
+    changed_ = std::move(changed);
+    return open();
+}
+
+std::string pidfile_watch::open() {
     int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (fd < 0) {
         return std::string("cannot watch the pidfile (inotify_init1): ") + std::strerror(errno);
     }
     inotify_.assign(fd);
-    changed_ = std::move(changed);
     arm();
     follow_link();
     wait();
@@ -131,12 +135,12 @@ void pidfile_watch::pause() {
         return;
     }
     paused_ = true;
-    for (int* wd : {&watch_, &link_watch_}) {
-        if (*wd >= 0) {
-            ::inotify_rm_watch(inotify_.native_handle(), *wd);
-            *wd = -1;
-        }
-    }
+    // Closed, not just emptied: the descriptor's release waits for the kernel to free its
+    // watches, and waiting now, while nothing waits on pidshim, spares its exit the wait.
+    boost::system::error_code ignored;
+    inotify_.close(ignored);
+    watch_ = -1;
+    link_watch_ = -1;
     watched_.clear();
     link_directory_.clear();
     link_name_.clear();
@@ -147,8 +151,10 @@ void pidfile_watch::resume() {
         return;
     }
     paused_ = false;
-    arm();
-    follow_link();
+    std::string problem = open();
+    if (!problem.empty()) {
+        log::warning(problem + "; the pidfile is re-read on each signal and retry");
+    }
 }
 
 bool pidfile_watch::drain() {
@@ -164,9 +170,6 @@ bool pidfile_watch::read_events() {
         ssize_t n = ::read(inotify_.native_handle(), buffer, sizeof buffer);
         if (n <= 0) {
             break;
-        }
-        if (paused_) {
-            continue; // what was queued before the pause, and the watches' removal
         }
         for (char* p = buffer; p < buffer + n;) {
             const auto* event = reinterpret_cast<const inotify_event*>(p);

@@ -24,11 +24,10 @@ class pidfile_watch {
     // signal that races with a rewrite see the new pid.
     bool drain();
 
-    // Removes the watches while the daemon is known and its pidfile is re-read on each
-    // signal instead. Closing an inotify descriptor that holds a watch waits for the kernel
-    // to free it (an RCU grace period, milliseconds), and that wait would delay pidshim's exit
-    // and so the supervisor's notice of the daemon's death; a watch removed long before is
-    // already freed.
+    // Stops watching while the daemon is known and its pidfile is re-read on each signal
+    // instead. Closing an inotify descriptor that holds a watch waits for the kernel to free
+    // it (an RCU grace period, milliseconds); done at exit, that wait would delay the
+    // supervisor's notice of the daemon's death.
     void pause();
     // Watches again, for a launcher that may write another pid; the caller re-reads the
     // pidfile afterwards, since it may have changed in the meantime.
@@ -41,6 +40,7 @@ class pidfile_watch {
     }
 
   private:
+    std::string open();
     void arm();
     void follow_link();
     void wait();
