@@ -46,7 +46,7 @@ proxy::proxy(boost::asio::io_context& io, options opts)
     }
 }
 
-bool proxy::enough_descriptors() {
+bool proxy::enough_descriptors() const {
     // Following a daemon needs a few descriptors at a time: COMMAND's and the daemon's
     // pidfds for as long as they run, and two more to read the pidfile on each signal, or a
     // pidfd and /proc to check a new pid. Failing now is better than failing the first time

@@ -29,7 +29,7 @@ class proxy {
 
   private:
     // Steps, in the order they happen.
-    bool enough_descriptors();
+    bool enough_descriptors() const;
     bool start_command();
     void wait_for_target();
     void on_signal(int signo);
@@ -83,15 +83,16 @@ class proxy {
     };
     std::vector<held_signal> held_;
     unsigned retries_left_ = 0;
+    int spare_fd_ = -1; // the first of reserve_, duplicated where a descriptor is probed for
 
     std::optional<file_version> stale_pidfile_;
     // The pidfile as last read, naming the pinned daemon, when a rewrite would show in it.
     std::optional<file_version> settled_version_;
-    bool ownership_warned_ = false;
     std::string target_name_;
     std::string last_refusal_;
     pid_t group_warning_pid_ = 0;
 
+    bool ownership_warned_ = false;
     bool stopping_ = false;
     bool ending_ = false;
     int final_status_ = 0;
@@ -116,7 +117,6 @@ class proxy {
         int fd_;
     };
     std::vector<spare_descriptor> reserve_;
-    int spare_fd_ = -1; // the first of reserve_, duplicated where a descriptor is probed for
 };
 
 } // namespace pidshim
