@@ -36,7 +36,7 @@ class pidfile_watch {
     // True while the pidfile's own directory (and the target directory of a pidfile that is a
     // symbolic link) is watched, so that no rewrite can go unnoticed.
     bool sees_every_change() const {
-        return !paused_ && watched_ == directory_ && watch_ >= 0 && !link_unwatched_;
+        return watched_ == directory_ && watch_ >= 0 && !link_unwatched_;
     }
 
   private:

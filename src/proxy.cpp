@@ -39,10 +39,10 @@ proxy::proxy(boost::asio::io_context& io, options opts)
     : io_(io), opts_(std::move(opts)), signals_(io.get_executor()),
       watch_(io.get_executor(), opts_.pidfile), notifier_(io), timeout_timer_(io), retry_timer_(io),
       kill_timer_(io), grace_timer_(io) {
-    spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    reserve_.emplace_back(spare_fd_);
+    int first = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    reserve_.emplace_back(first);
     for (int i = 1; i < 4; ++i) {
-        reserve_.emplace_back(::fcntl(spare_fd_, F_DUPFD_CLOEXEC, 0));
+        reserve_.emplace_back(::fcntl(first, F_DUPFD_CLOEXEC, 0));
     }
 }
 
@@ -53,8 +53,7 @@ bool proxy::enough_descriptors() const {
     // a signal arrives.
     std::vector<spare_descriptor> probe;
     for (int i = 0; i < 6; ++i) {
-        int fd = spare_fd_ >= 0 ? ::fcntl(spare_fd_, F_DUPFD_CLOEXEC, 0)
-                                : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
             log::error(std::string("too few file descriptors to follow a daemon (") +
                        std::strerror(errno) + "); raise the limit (ulimit -n)");

@@ -83,7 +83,6 @@ class proxy {
     };
     std::vector<held_signal> held_;
     unsigned retries_left_ = 0;
-    int spare_fd_ = -1; // the first of reserve_, duplicated where a descriptor is probed for
 
     std::optional<file_version> stale_pidfile_;
     // The pidfile as last read, naming the pinned daemon, when a rewrite would show in it.
