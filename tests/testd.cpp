@@ -45,6 +45,12 @@ const char usage_text[] =
     "  --log FILE              append one line per event to FILE\n"
     "  --pidfile PATH          write the pidfile here (atomically, via rename)\n"
     "  --pidfile-inplace       write the pidfile in place (truncate, then write)\n"
+    "  --pidfile-held          libbsd pidfile(3) style: create the pidfile empty at start (in\n"
+    "                          the launcher with --fork), keep that descriptor open, and\n"
+    "                          later write the pid through it without closing it\n"
+    "  --launcher-pidfile MS   with --fork: at the start of a wall-clock second the launcher\n"
+    "                          writes its own pid in place, forks, waits MS, rewrites the\n"
+    "                          file in place with the daemon's pid, then exits\n"
     "  --pidfile-content STR   pidfile text instead of \"%p\\n\": %p own pid, %P parent pid\n"
     "                          at start, %d a pid that just died, %% a percent, \\n newline\n"
     "  --pidfile-delay MS      write the pidfile MS after the daemon started\n"
@@ -73,6 +79,8 @@ struct Options {
     std::string log;
     std::string pidfile;
     bool pidfile_inplace = false;
+    bool pidfile_held = false;
+    int launcher_pidfile_ms = -1;
     std::string pidfile_content = "%p\n";
     int pidfile_delay_ms = 0;
     int pidfile_on = 0;
@@ -100,6 +108,7 @@ int log_fd = -1;
 const char* role = "daemon";
 pid_t parent_at_start = 0;
 std::optional<pid_t> dead_pid;
+int held_pidfile_fd = -1;
 
 [[noreturn]] void die(const char* fmt, ...) {
     char buf[512];
@@ -132,7 +141,12 @@ void log_line(const char* fmt, ...) {
 }
 
 const char* signame(int sig) {
+    static char rt[16];
     const char* n = sigabbrev_np(sig);
+    if (n == nullptr && sig >= SIGRTMIN && sig <= SIGRTMAX) {
+        snprintf(rt, sizeof rt, "RTMIN+%d", sig - SIGRTMIN);
+        return rt;
+    }
     return n ? n : "?";
 }
 
@@ -191,6 +205,10 @@ void parse_args(int argc, char** argv) {
             opt.pidfile = value();
         } else if (a == "--pidfile-inplace") {
             opt.pidfile_inplace = true;
+        } else if (a == "--pidfile-held") {
+            opt.pidfile_held = true;
+        } else if (a == "--launcher-pidfile") {
+            opt.launcher_pidfile_ms = parse_int(value());
         } else if (a == "--pidfile-content") {
             opt.pidfile_content = unescape(value());
         } else if (a == "--pidfile-delay") {
@@ -256,6 +274,9 @@ sigset_t handled_signals() {
     sigemptyset(&set);
     for (int sig : {SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM, SIGTERM, SIGCHLD,
                     SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH, SIGURG, SIGIO, SIGPWR}) {
+        sigaddset(&set, sig);
+    }
+    for (int sig = SIGRTMIN; sig <= SIGRTMAX; ++sig) {
         sigaddset(&set, sig);
     }
     return set;
@@ -372,9 +393,23 @@ void write_all(int fd, const std::string& s) {
     }
 }
 
+void open_held_pidfile() {
+    held_pidfile_fd = open(opt.pidfile.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (held_pidfile_fd < 0) {
+        die("cannot open %s: %s", opt.pidfile.c_str(), strerror(errno));
+    }
+}
+
 void write_pidfile() {
     std::string text = pidfile_text();
-    if (opt.pidfile_inplace) {
+    if (held_pidfile_fd >= 0) {
+        // Written through the descriptor held since start, which stays open: no close, no
+        // rename tells anyone that the file changed.
+        if (ftruncate(held_pidfile_fd, 0) != 0 || lseek(held_pidfile_fd, 0, SEEK_SET) != 0) {
+            die("cannot truncate %s: %s", opt.pidfile.c_str(), strerror(errno));
+        }
+        write_all(held_pidfile_fd, text);
+    } else if (opt.pidfile_inplace) {
         int fd = open(opt.pidfile.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0) {
             die("cannot open %s: %s", opt.pidfile.c_str(), strerror(errno));
@@ -685,6 +720,37 @@ void reset_signal_state() {
     }
 }
 
+// A launcher that names itself in the pidfile first and its daemon later, rewriting the file
+// in place (same inode, and the same size when both pids have as many digits), both writes
+// within one second: a file system with one-second timestamps shows no change between them.
+[[noreturn]] void run_launcher_writing_pidfile() {
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (now.tv_nsec > 100'000'000) {
+        timespec rest{0, 1'000'000'000 - now.tv_nsec};
+        nanosleep(&rest, nullptr);
+    }
+    opt.pidfile_inplace = true;
+    opt.pidfile_content = "%p\n";
+    write_pidfile();
+    pid_t child = fork();
+    if (child < 0) {
+        die("fork: %s", strerror(errno));
+    }
+    if (child == 0) {
+        setsid();
+        role = "daemon";
+        opt.no_pidfile = true;
+        log_start();
+        run_daemon();
+    }
+    timespec wait{opt.launcher_pidfile_ms / 1000, (opt.launcher_pidfile_ms % 1000) * 1'000'000L};
+    nanosleep(&wait, nullptr);
+    opt.pidfile_content = std::to_string(child) + "\n";
+    write_pidfile();
+    exit_with_code(opt.launcher_exit);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -712,6 +778,12 @@ int main(int argc, char** argv) {
 
     if (!opt.spawn.empty()) {
         run_init();
+    }
+    if (opt.pidfile_held) {
+        open_held_pidfile();
+    }
+    if (opt.fork && opt.launcher_pidfile_ms >= 0) {
+        run_launcher_writing_pidfile();
     }
     if (opt.fork) {
         pid_t child = fork();
