@@ -5,7 +5,6 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <ctime>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -110,7 +109,7 @@ pidfile_content read_pidfile(const std::string& path) {
             return {pidfile_content::status::missing, 0, "it does not exist", {}, {}};
         }
         auto content = invalid(std::string("cannot open it: ") + std::strerror(err));
-        content.out_of_resources = err == EMFILE || err == ENFILE || err == ENOMEM;
+        content.out_of_descriptors = err == EMFILE;
         return content;
     }
     struct stat st {};
@@ -127,7 +126,7 @@ pidfile_content read_pidfile(const std::string& path) {
     if (file.get() < 0) {
         int err = errno;
         auto content = invalid(std::string("cannot read it: ") + std::strerror(err));
-        content.out_of_resources = err == EMFILE || err == ENFILE || err == ENOMEM;
+        content.out_of_descriptors = err == EMFILE;
         return content;
     }
     char buffer[pidfile_read_limit];
@@ -145,20 +144,12 @@ pidfile_content read_pidfile(const std::string& path) {
         }
         used += static_cast<std::size_t>(n);
     }
-    auto content = parse_pidfile({buffer, used}, used < sizeof buffer);
+    auto content =
+        used == 0 ? pidfile_content{pidfile_content::status::unwritten, 0, "it is empty", {}, {}}
+                  : parse_pidfile({buffer, used}, used < sizeof buffer);
     content.ownership = ownership_note(st);
     content.version = version_of(st);
-    // The kernel stamps files from the coarse real-time clock: later than that clock's
-    // current tick, no change of this file can carry the same time again.
-    timespec now{};
-    content.settled = ::clock_gettime(CLOCK_REALTIME_COARSE, &now) == 0 &&
-                      nanoseconds(now) > content.version.changed_ns;
     return content;
-}
-
-bool pidfile_unchanged(const std::string& path, const file_version& version) {
-    struct stat st {};
-    return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && version_of(st) == version;
 }
 
 } // namespace pidshim

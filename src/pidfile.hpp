@@ -12,7 +12,9 @@ namespace pidshim {
 inline constexpr std::size_t pidfile_read_limit = 64;
 
 // Which file, and which version of it: a pidfile left from before pidshim started is stale
-// until it is rewritten.
+// until it is rewritten. Where timestamps are coarse (whole seconds on ext3, 2 s on FAT, the
+// server's clock on NFS) a rewrite may keep the same version, so a version is only ever used
+// to refuse, never to skip reading the file.
 struct file_version {
     dev_t device = 0;
     ino_t inode = 0;
@@ -23,17 +25,16 @@ struct file_version {
 };
 
 struct pidfile_content {
-    enum class status { ok, missing, invalid };
+    // `unwritten`: the file exists and is empty, as it is between its creation (or a
+    // truncation) and the write of the pid; not a reason to refuse it.
+    enum class status { ok, missing, unwritten, invalid };
     status what = status::missing;
     pid_t pid = 0;
     std::string reason;    // why it is invalid or missing, for the operator
     std::string ownership; // non-empty when the file is writable by someone other than root
     file_version version;
-    bool out_of_resources = false; // pidshim could not open it: no descriptor or memory left
-    // File times come from a clock that ticks every few milliseconds, so a rewrite in the
-    // tick of the previous change could keep the same version. Once the clock has moved past
-    // the change time, any later rewrite shows as a new version.
-    bool settled = false;
+    // pidshim could not open it for want of a descriptor of its own (EMFILE): no use waiting.
+    bool out_of_descriptors = false;
 };
 
 // Parses the bytes of a pidfile: the first line must be a plain decimal pid greater than 1.
@@ -43,9 +44,5 @@ pidfile_content parse_pidfile(std::string_view bytes, bool complete);
 // Opens PATH without opening what it names unless it is a regular file (a FIFO, device or
 // directory is refused without being opened), and reads at most pidfile_read_limit bytes.
 pidfile_content read_pidfile(const std::string& path);
-
-// True when PATH is still the file of a settled VERSION: same file, same size, no change
-// since. One stat() instead of opening and reading it again.
-bool pidfile_unchanged(const std::string& path, const file_version& version);
 
 } // namespace pidshim

@@ -13,12 +13,13 @@
 namespace pidshim {
 namespace {
 
-// Only finished writes: a pidfile caught between creation and its first write would look
-// empty and earn a needless refusal.
-constexpr uint32_t file_events =
-    IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF;
+// Every way a file's content changes: a write (IN_MODIFY, also through a descriptor kept
+// open, as libbsd's pidfile(3) does), the end of a write, a rename or link over it, its
+// removal. Masks are added to, never replaced: the two places may share a directory.
+constexpr uint32_t file_events = IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_TO | IN_DELETE |
+                                 IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF | IN_MASK_ADD;
 constexpr uint32_t ancestor_events =
-    IN_CREATE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
+    IN_CREATE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_MASK_ADD;
 
 std::string parent_directory(const std::string& path) {
     auto slash = path.find_last_of('/');
@@ -28,12 +29,18 @@ std::string parent_directory(const std::string& path) {
     return slash == 0 ? "/" : path.substr(0, slash);
 }
 
+std::string base_name(const std::string& path) {
+    return path.substr(path.find_last_of('/') + 1);
+}
+
 } // namespace
 
 pidfile_watch::pidfile_watch(const boost::asio::any_io_executor& executor,
                              const std::string& pidfile)
-    : inotify_(executor), directory_(parent_directory(pidfile)),
-      name_(pidfile.substr(pidfile.find_last_of('/') + 1)) {}
+    : inotify_(executor) {
+    file_.directory = parent_directory(pidfile);
+    file_.name = base_name(pidfile);
+}
 
 std::string pidfile_watch::start(std::function<void()> changed) {
     changed_ = std::move(changed);
@@ -43,74 +50,87 @@ std::string pidfile_watch::start(std::function<void()> changed) {
 std::string pidfile_watch::open() {
     int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (fd < 0) {
-        return std::string("cannot watch the pidfile (inotify_init1): ") + std::strerror(errno);
+        return std::string("cannot watch the pidfile (inotify_init1): ") + std::strerror(errno) +
+               "; it is re-read every second instead";
     }
-    inotify_.assign(fd);
-    arm();
+    boost::system::error_code ec;
+    inotify_.assign(fd, ec); // registers it with epoll, which can run out of memory
+    if (ec) {
+        ::close(fd);
+        return "cannot watch the pidfile (" + ec.message() +
+               "); it is re-read every second instead";
+    }
+    file_.watched.clear();
+    file_.wd = -1;
+    link_ = {};
+    is_link_ = false;
+    arm(file_, link_);
     follow_link();
     wait();
     return {};
 }
 
+bool pidfile_watch::sees_every_change() const {
+    return inotify_.is_open() && file_.complete() &&
+           (!is_link_ || (link_.complete() && !link_to_link_));
+}
+
 void pidfile_watch::follow_link() {
     // A daemon writes through the link into another directory; that directory's events are
     // the ones that tell of a new pid.
-    std::string path = directory_ + "/" + name_;
+    std::string path = file_.directory + "/" + file_.name;
     std::array<char, PATH_MAX> buffer{};
     ssize_t n = ::readlink(path.c_str(), buffer.data(), buffer.size() - 1);
     if (n <= 0) {
-        link_unwatched_ = false;
+        is_link_ = false;
         return;
     }
     std::string target(buffer.data(), static_cast<std::size_t>(n));
     if (target.front() != '/') {
-        target = directory_ + "/" + target;
+        target = file_.directory + "/" + target;
     }
-    std::string dir = parent_directory(target);
-    std::string name = target.substr(target.find_last_of('/') + 1);
-    if (dir == link_directory_ && name == link_name_) {
-        return;
-    }
-    int wd = ::inotify_add_watch(inotify_.native_handle(), dir.c_str(), file_events);
     struct stat st {};
-    // A link to a link: the second hop's directory is not watched, so re-read every time.
-    link_unwatched_ = wd < 0 || (::lstat(target.c_str(), &st) == 0 && S_ISLNK(st.st_mode));
-    if (wd < 0) {
-        log::debug("cannot watch " + dir + ", where the pidfile's link points (" +
-                   std::strerror(errno) + "); it is re-read on each signal and retry");
+    link_to_link_ = ::lstat(target.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
+    std::string directory = parent_directory(target);
+    std::string name = base_name(target);
+    if (is_link_ && link_.directory == directory && link_.name == name && link_.complete()) {
         return;
     }
-    link_watch_ = wd;
-    link_directory_ = dir;
-    link_name_ = name;
-    log::debug("watching " + target + ", where the pidfile's link points");
+    is_link_ = true;
+    link_.directory = directory;
+    link_.name = name;
+    arm(link_, file_);
 }
 
-void pidfile_watch::arm() {
+void pidfile_watch::arm(place& where, const place& other) {
     // Watch the deepest existing directory on the way to the pidfile.
-    std::string dir = directory_;
+    std::string dir = where.directory;
     while (true) {
-        uint32_t mask = dir == directory_ ? file_events : ancestor_events;
+        uint32_t mask = dir == where.directory ? file_events : ancestor_events;
         int wd = ::inotify_add_watch(inotify_.native_handle(), dir.c_str(), mask);
         if (wd >= 0) {
-            if (watch_ >= 0 && watch_ != wd) {
-                ::inotify_rm_watch(inotify_.native_handle(), watch_);
+            if (where.wd >= 0 && where.wd != wd && where.wd != other.wd) {
+                ::inotify_rm_watch(inotify_.native_handle(), where.wd);
             }
-            watch_ = wd;
-            if (watched_ != dir) {
-                log::debug("watching " + dir + " for " +
-                           (dir == directory_ ? "the pidfile" : "the pidfile's directory"));
+            where.wd = wd;
+            if (where.watched != dir) {
+                log::debug("watching " + dir + " for " + where.directory + "/" + where.name);
             }
-            watched_ = dir;
+            where.watched = dir;
             return;
         }
         if (errno != ENOENT && errno != ENOTDIR) {
             log::warning("cannot watch " + dir + " (" + std::strerror(errno) +
-                         "); the pidfile is re-read on each signal and retry");
+                         "); the pidfile is re-read on each signal and every second while "
+                         "waiting for the daemon");
+            where.wd = -1;
+            where.watched.clear();
             return;
         }
         std::string up = parent_directory(dir);
         if (up == dir) {
+            where.wd = -1;
+            where.watched.clear();
             return;
         }
         dir = up;
@@ -126,7 +146,9 @@ void pidfile_watch::wait() {
                             if (read_events()) {
                                 changed_();
                             }
-                            wait();
+                            if (inotify_.is_open()) {
+                                wait();
+                            }
                         });
 }
 
@@ -139,11 +161,6 @@ void pidfile_watch::pause() {
     // watches, and waiting now, while nothing waits on pidshim, spares its exit the wait.
     boost::system::error_code ignored;
     inotify_.close(ignored);
-    watch_ = -1;
-    link_watch_ = -1;
-    watched_.clear();
-    link_directory_.clear();
-    link_name_.clear();
 }
 
 void pidfile_watch::resume() {
@@ -153,7 +170,7 @@ void pidfile_watch::resume() {
     paused_ = false;
     std::string problem = open();
     if (!problem.empty()) {
-        log::warning(problem + "; the pidfile is re-read on each signal and retry");
+        log::warning(problem);
     }
 }
 
@@ -164,8 +181,8 @@ bool pidfile_watch::drain() {
 bool pidfile_watch::read_events() {
     alignas(inotify_event) char buffer[16 * (sizeof(inotify_event) + NAME_MAX + 1)];
     bool relevant = false;
-    bool rearm = false;
-    bool relink = false;
+    bool rearm_file = false;
+    bool rearm_link = false;
     while (true) {
         ssize_t n = ::read(inotify_.native_handle(), buffer, sizeof buffer);
         if (n <= 0) {
@@ -174,28 +191,36 @@ bool pidfile_watch::read_events() {
         for (char* p = buffer; p < buffer + n;) {
             const auto* event = reinterpret_cast<const inotify_event*>(p);
             p += sizeof(inotify_event) + event->len;
-            if ((event->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) != 0) {
-                // The watched directory went away or was replaced: find the path again.
-                rearm = true;
-                relevant = true;
-            } else if (watched_ != directory_) {
-                rearm = true;
-            } else if (event->len > 0 && name_ == event->name) {
-                relevant = true;
-                relink = true;
-            } else if ((event->len > 0 && event->wd == link_watch_ && link_name_ == event->name) ||
-                       (event->mask & IN_Q_OVERFLOW) != 0) {
-                relevant = true;
+            if ((event->mask & IN_Q_OVERFLOW) != 0) {
+                relevant = rearm_file = rearm_link = true;
+                continue;
+            }
+            bool gone = (event->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) != 0;
+            for (place* where : {&file_, &link_}) {
+                if (event->wd != where->wd || (where == &link_ && !is_link_)) {
+                    continue;
+                }
+                bool& rearm = where == &file_ ? rearm_file : rearm_link;
+                if (gone || where->watched != where->directory) {
+                    // The watched directory went away, or one on the way to it appeared.
+                    rearm = true;
+                    relevant = true;
+                } else if (event->len > 0 && where->name == event->name) {
+                    relevant = true;
+                    // The pidfile itself changed: it may be a new symbolic link.
+                    rearm_link = rearm_link || where == &file_;
+                }
             }
         }
     }
-    if (relink) {
-        follow_link();
+    if (rearm_file) {
+        arm(file_, link_);
     }
-    if (rearm) {
-        arm();
-        // The pidfile may have been written before the new watch was in place.
-        relevant = relevant || watched_ == directory_;
+    if (rearm_link) {
+        if (is_link_) {
+            arm(link_, file_);
+        }
+        follow_link();
     }
     return relevant;
 }

@@ -9,7 +9,11 @@
 // Tells when the pidfile may have changed, through inotify on its directory (the file itself
 // may not exist yet, and daemons often replace it with rename()). A directory that does not
 // exist yet (/run/mysqld before mysqld_safe creates it) is waited for through its nearest
-// existing ancestor.
+// existing ancestor; so is the directory a symlinked pidfile points into.
+//
+// inotify is one source among others: the caller also re-reads the pidfile on a timer while
+// it waits for the daemon, since inotify may be unavailable (out of instances), and says
+// nothing of a file on a network file system written by another host.
 namespace pidshim {
 
 class pidfile_watch {
@@ -33,29 +37,33 @@ class pidfile_watch {
     // pidfile afterwards, since it may have changed in the meantime.
     void resume();
 
-    // True while the pidfile's own directory (and the target directory of a pidfile that is a
-    // symbolic link) is watched, so that no rewrite can go unnoticed.
-    bool sees_every_change() const {
-        return watched_ == directory_ && watch_ >= 0 && !link_unwatched_;
-    }
+    // True while every way the pidfile's content can change (a write, even through a
+    // descriptor held open; a rename or link over it; a new symlink target) raises an event
+    // here, so that no pending event means no change.
+    bool sees_every_change() const;
 
   private:
+    // A directory to watch for one name in it, through its nearest existing ancestor while
+    // it does not exist.
+    struct place {
+        std::string directory;
+        std::string name;
+        std::string watched; // the directory, or its nearest existing ancestor; "" if none
+        int wd = -1;
+        bool complete() const { return wd >= 0 && watched == directory; }
+    };
+
     std::string open();
-    void arm();
+    void arm(place& where, const place& other);
     void follow_link();
     void wait();
     bool read_events();
 
     boost::asio::posix::stream_descriptor inotify_;
-    std::string directory_;
-    std::string name_;
-    std::string watched_; // the directory, or its nearest existing ancestor
-    int watch_ = -1;
-    // Where the pidfile points when it is a symbolic link.
-    std::string link_directory_;
-    std::string link_name_;
-    int link_watch_ = -1;
-    bool link_unwatched_ = false;
+    place file_;
+    place link_; // where the pidfile points, when it is a symbolic link
+    bool is_link_ = false;
+    bool link_to_link_ = false; // a second hop is not watched: every read is needed
     bool paused_ = false;
     std::function<void()> changed_;
 };

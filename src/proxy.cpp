@@ -16,8 +16,16 @@
 namespace pidshim {
 namespace {
 
+using clock = std::chrono::steady_clock;
+
 // How long leftover processes get between SIGTERM and SIGKILL when --kill-after is not set.
 constexpr milliseconds default_grace{5000};
+
+// While waiting for the daemon, PIDFILE is re-read this often at first, then half as often
+// each time, down to once a second: inotify is not told of every write (a file on a network
+// file system written elsewhere) and may not be available at all.
+constexpr milliseconds first_discovery{50};
+constexpr milliseconds slowest_discovery{1000};
 
 std::string seconds_text(milliseconds ms) {
     auto whole = ms.count() / 1000;
@@ -33,12 +41,23 @@ std::string seconds_text(milliseconds ms) {
     return text + "s";
 }
 
+template <typename Handler>
+void arm(boost::asio::steady_timer& timer, milliseconds after, Handler handler) {
+    timer.expires_after(after);
+    timer.async_wait([handler](const boost::system::error_code& ec) {
+        if (!ec) {
+            handler();
+        }
+    });
+}
+
 } // namespace
 
 proxy::proxy(boost::asio::io_context& io, options opts)
     : io_(io), opts_(std::move(opts)), signals_(io.get_executor()),
-      watch_(io.get_executor(), opts_.pidfile), notifier_(io), timeout_timer_(io), retry_timer_(io),
-      kill_timer_(io), grace_timer_(io) {
+      watch_(io.get_executor(), opts_.pidfile), notifier_(io), timeout_timer_(io),
+      discover_timer_(io), retry_timer_(io), kill_daemon_timer_(io), kill_command_timer_(io),
+      grace_timer_(io) {
     int first = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     reserve_.emplace_back(first);
     for (int i = 1; i < 4; ++i) {
@@ -78,7 +97,7 @@ int proxy::run() {
     }
     auto before = read_pidfile(opts_.pidfile);
     if (before.what == pidfile_content::status::ok) {
-        stale_pidfile_ = before.version;
+        stale_ = stale_pidfile{before.version, before.pid};
         log::info(opts_.pidfile + ": exists from before start (pid " + std::to_string(before.pid) +
                   "); waiting for it to be rewritten");
     }
@@ -87,11 +106,11 @@ int proxy::run() {
     }
     // Watched once COMMAND runs, since adding an inotify watch can take the kernel most of a
     // millisecond; a pidfile written before the watch is in place is read just after it.
-    std::string problem = watch_.start([this] { on_pidfile_changed(); });
+    std::string problem = watch_.start([this] { discover(); });
     if (!problem.empty()) {
         log::warning(problem);
     }
-    wait_for_target();
+    enter_waiting();
     io_.run();
     return exit_status_.value_or(exit_code::internal);
 }
@@ -108,18 +127,177 @@ bool proxy::start_command() {
     return true;
 }
 
-void proxy::wait_for_target() {
+// ---- waiting: learning the daemon ----
+
+void proxy::enter_waiting() {
+    phase_ = phase::waiting;
+    watch_.resume();
     if (opts_.timeout.count() > 0) {
-        timeout_timer_.expires_after(opts_.timeout);
-        timeout_timer_.async_wait([this](const boost::system::error_code& ec) {
-            if (!ec) {
-                on_timeout();
-            }
-        });
+        arm(timeout_timer_, opts_.timeout, [this] { on_timeout(); });
     }
     notify("STATUS=Waiting for " + opts_.pidfile + " to name the daemon");
-    refresh_target();
+    discover_delay_ = first_discovery;
+    discover();
+    schedule_discovery();
 }
+
+void proxy::schedule_discovery() {
+    if (phase_ != phase::waiting) {
+        return;
+    }
+    arm(discover_timer_, discover_delay_, [this] {
+        discover_delay_ = std::min(discover_delay_ * 2, slowest_discovery);
+        discover();
+        schedule_discovery();
+    });
+}
+
+void proxy::discover() {
+    if (phase_ != phase::ending) {
+        act_on(observe());
+    }
+}
+
+proxy::sighting proxy::observe() {
+    sighting seen;
+    seen.content = read_pidfile(opts_.pidfile);
+    const auto& content = seen.content;
+    switch (content.what) {
+    case pidfile_content::status::missing:
+    case pidfile_content::status::unwritten:
+        seen.reason = content.reason;
+        return seen;
+    case pidfile_content::status::invalid:
+        seen.what = sighting::kind::refused;
+        seen.reason = content.reason;
+        seen.out_of_descriptors = content.out_of_descriptors;
+        return seen;
+    case pidfile_content::status::ok:
+        break;
+    }
+    if (stale_ && stale_->version == content.version && stale_->pid == content.pid) {
+        seen.what = sighting::kind::stale;
+        seen.reason = "it is left from before pidshim started and not rewritten yet";
+        return seen;
+    }
+    if (target_ && content.pid == target_->pid()) {
+        seen.what = target_->exited() ? sighting::kind::gone : sighting::kind::current;
+        seen.reason = "pid " + std::to_string(content.pid) + " has exited";
+        return seen;
+    }
+    // Where timestamps are coarse a rewrite can keep the version, and the new daemon is then
+    // refused until PIDFILE changes again: never a signal to the wrong process.
+    if (former_ && content.pid == former_->pid && content.version == former_->version) {
+        seen.what = sighting::kind::gone;
+        seen.reason = "pid " + std::to_string(content.pid) + " has exited";
+        return seen;
+    }
+    auto pinned = target::pin(io_.get_executor(), content.pid);
+    if (!pinned.pinned) {
+        seen.what = sighting::kind::refused;
+        seen.reason = pinned.refusal;
+        seen.out_of_descriptors = pinned.out_of_resources;
+        return seen;
+    }
+    seen.what = sighting::kind::candidate;
+    seen.pinned = std::move(pinned.pinned);
+    return seen;
+}
+
+void proxy::act_on(sighting seen) {
+    if (seen.what != sighting::kind::stale && seen.content.what == pidfile_content::status::ok) {
+        stale_.reset();
+    }
+    switch (seen.what) {
+    case sighting::kind::candidate:
+        if (!seen.content.ownership.empty() && !ownership_warned_) {
+            ownership_warned_ = true;
+            log::warning(opts_.pidfile + ": " + seen.content.ownership +
+                         "; trusted only because pid " + std::to_string(seen.content.pid) +
+                         " descends from pidshim");
+        }
+        adopt(std::move(*seen.pinned), seen.content);
+        return;
+    case sighting::kind::current:
+        target_version_ = seen.content.version;
+        return;
+    case sighting::kind::refused:
+        if (seen.out_of_descriptors && phase_ == phase::waiting) {
+            // pidshim's own limit: no later read will do better, and no daemon is known.
+            end(exit_code::internal, opts_.pidfile + ": " + seen.reason);
+            return;
+        }
+        refuse(seen.reason);
+        return;
+    case sighting::kind::nothing:
+        // Empty for a moment is a pidfile being written; still empty after a second, it is
+        // worth a line.
+        if (seen.content.what == pidfile_content::status::unwritten &&
+            discover_delay_ >= slowest_discovery) {
+            refuse(seen.reason);
+        }
+        return;
+    case sighting::kind::stale:
+    case sighting::kind::gone:
+        return;
+    }
+}
+
+void proxy::refuse(const std::string& reason) {
+    if (reason == last_refusal_) {
+        return;
+    }
+    last_refusal_ = reason;
+    std::string still =
+        target_ ? "; still following pid " + std::to_string(target_->pid()) : std::string();
+    log::warning(opts_.pidfile + ": ignoring pidfile: " + reason + still);
+}
+
+void proxy::adopt(target pinned, const pidfile_content& content) {
+    if (target_) {
+        former_ = former_daemon{target_->pid(), target_version_, target_name_, target_status_};
+    }
+    target_status_.reset();
+    pid_t previous = former_ ? former_->pid : 0;
+    target_.emplace(std::move(pinned));
+    target_version_ = content.version;
+    target_name_ = process_tree::describe(target_->pid());
+    last_refusal_.clear();
+    std::string pid = std::to_string(target_->pid());
+    if (previous != 0) {
+        log::info(opts_.pidfile + ": following pid " + target_name_ + " (it replaced pid " +
+                  std::to_string(previous) + ")");
+    } else {
+        log::info(opts_.pidfile + ": following pid " + target_name_);
+    }
+    bool first = !daemon_seen_;
+    daemon_seen_ = true;
+    if (phase_ == phase::waiting) {
+        phase_ = phase::following;
+        timeout_timer_.cancel();
+        discover_timer_.cancel();
+    }
+    std::string message = first ? "READY=1\n" : "";
+    message += "STATUS=Following pid " + pid + " from " + opts_.pidfile;
+    if (opts_.notify_mainpid) {
+        message += "\nMAINPID=" + pid;
+    }
+    notify(message);
+    if (!opts_.notify_mainpid) {
+        // From now on each signal re-reads the pidfile; only MAINPID= needs to follow a
+        // rewrite the moment it happens.
+        watch_.pause();
+    }
+    watch_target_exit();
+    deliver_held();
+    if (stop_ && stop_given_to_ != target_->pid() && target_ && !target_->exited()) {
+        log::info("giving " + signal_name(stop_->received) + " to pid " + pid +
+                  ": a stop was asked for before it was known");
+        deliver(stop_->received, stop_->signo);
+    }
+}
+
+// ---- signals ----
 
 void proxy::on_signal(int signo) {
     if (signo == SIGCHLD) {
@@ -135,39 +313,49 @@ void proxy::forward(int received) {
         log::debug("dropping " + signal_name(received) + " (--signal-map)");
         return;
     }
-    if (is_stop_signal(received) && !stopping_) {
-        stopping_ = true;
-        notify("STOPPING=1\nSTATUS=Stopping on " + signal_name(received));
-        if (opts_.kill_after.count() > 0) {
-            kill_timer_.expires_after(opts_.kill_after);
-            kill_timer_.async_wait([this](const boost::system::error_code& ec) {
-                if (!ec) {
-                    on_kill_after();
-                }
-            });
-        }
-    }
-    if (ending_) {
+    if (phase_ == phase::ending) {
         log::debug("ignoring " + signal_name(received) + ": the daemon is gone already");
         return;
     }
-    bool unchanged = target_ && pidfile_unchanged_since_read() && !target_->exited();
-    std::string why = unchanged ? std::string() : refresh_target();
-    if (why.empty()) {
+    if (phase_ != phase::waiting && (!watch_.sees_every_change() || watch_.drain())) {
+        // PIDFILE is read again, not trusted unchanged: where file times are coarse, a
+        // rewrite can leave size and times as they were.
+        discover();
+    }
+    bool stop = is_stop_signal(received);
+    if (stop && !stop_) {
+        stop_ = stop_request{received, signo};
+        notify("STOPPING=1\nSTATUS=Stopping on " + signal_name(received));
+    }
+    if (phase_ == phase::following || phase_ == phase::stopping) {
         if (deliver(received, signo)) {
             return;
         }
-        why = "pid " + std::to_string(target_->pid()) + " is not running";
-    } else if (!target_known_ && child_still_running()) {
+        hold(received, signo, "pid " + std::to_string(target_->pid()) + " is not running");
+        return;
+    }
+    if (phase_ != phase::waiting) {
+        return;
+    }
+    if (child_still_running()) {
         // The daemon is not known yet: the command that is starting it is the next best.
         if (::kill(child_pid_, signo) == 0) {
             log::info("forwarded " + signal_name(received) + " to " + opts_.command.front() +
                       " (pid " + std::to_string(child_pid_) + "): " + opts_.pidfile +
                       " does not name the daemon yet");
-            return;
+            if (stop) {
+                stop_given_to_command();
+            }
+            if (!stop) {
+                return;
+            }
         }
     }
-    hold(received, signo, why);
+    hold(received, signo, waiting_reason());
+}
+
+std::string proxy::waiting_reason() const {
+    return last_refusal_.empty() ? "it does not name a live daemon yet" : last_refusal_;
 }
 
 bool proxy::deliver(int received, int signo) {
@@ -185,6 +373,9 @@ bool proxy::deliver(int received, int signo) {
     if (err == ESRCH) {
         return false;
     }
+    if (err == 0 && is_stop_signal(received)) {
+        stop_given(target_->pid());
+    }
     if (err == 0 && !log::enabled(log::level::info)) {
         return true; // --quiet: no line to compose on the busiest path
     }
@@ -201,176 +392,118 @@ bool proxy::deliver(int received, int signo) {
     return true;
 }
 
-void proxy::hold(int received, int signo, const std::string& why) {
-    if (opts_.retry == 0) {
-        log::warning("dropping " + signal_name(received) + ": " + opts_.pidfile + ": " + why +
-                     " (--retry 0)");
+// COMMAND has been given a stop signal while the daemon is not known: SIGKILL may follow it.
+void proxy::stop_given_to_command() {
+    if (command_stopped_ || opts_.kill_after.count() == 0) {
         return;
     }
-    // Pending signals coalesce, as the kernel's own do.
-    if (std::any_of(held_.begin(), held_.end(),
-                    [signo](const held_signal& held) { return held.signo == signo; })) {
-        return;
-    }
-    held_.push_back({received, signo});
-    log::info("holding " + signal_name(received) + " until " + opts_.pidfile +
-              " names a live daemon (" + why + ")");
-    retries_left_ = opts_.retry;
-    retry_timer_.expires_after(opts_.retry_interval);
-    retry_timer_.async_wait([this](const boost::system::error_code& ec) {
-        if (!ec) {
-            retry_held();
+    command_stopped_ = true;
+    arm(kill_command_timer_, opts_.kill_after, [this] {
+        if (child_running()) {
+            log::warning(opts_.command.front() + " (pid " + std::to_string(child_pid_) +
+                         ") still running " + seconds_text(opts_.kill_after) +
+                         " after the stop signal; sending SIGKILL (--kill-after)");
+            ::kill(child_pid_, SIGKILL);
         }
     });
 }
 
-void proxy::retry_held() {
-    if (held_.empty() || ending_) {
+// The daemon PID has been given a stop signal: from now on SIGKILL may follow it.
+void proxy::stop_given(pid_t pid) {
+    if (phase_ == phase::following) {
+        phase_ = phase::stopping;
+    }
+    if (stop_given_to_ == pid) {
         return;
     }
-    std::string why = refresh_target();
-    if (why.empty()) {
-        deliver_held();
+    stop_given_to_ = pid;
+    if (opts_.kill_after.count() > 0) {
+        arm(kill_daemon_timer_, opts_.kill_after, [this, pid] {
+            if (target_ && target_->pid() == pid && !target_->exited()) {
+                log::warning("pid " + target_name_ + " still running " +
+                             seconds_text(opts_.kill_after) +
+                             " after the stop signal; sending SIGKILL (--kill-after)");
+                target_->send(SIGKILL);
+            }
+        });
+    }
+}
+
+void proxy::hold(int received, int signo, const std::string& why) {
+    bool stop = is_stop_signal(received);
+    if (!stop && opts_.retry == 0) {
+        log::warning("dropping " + signal_name(received) + ": " + opts_.pidfile + ": " + why +
+                     " (--retry 0)");
         return;
     }
-    if (--retries_left_ == 0) {
-        std::string names;
-        for (const auto& held : held_) {
+    // Pending standard signals coalesce, as the kernel's own do; real-time ones queue.
+    if (!is_queued_signal(signo) &&
+        std::any_of(held_.begin(), held_.end(),
+                    [signo](const held_signal& held) { return held.signo == signo; })) {
+        return;
+    }
+    std::optional<clock::time_point> deadline;
+    if (!stop) {
+        deadline = clock::now() + opts_.retry_interval * opts_.retry;
+    }
+    held_.push_back({received, signo, deadline});
+    log::info("holding " + signal_name(received) + " until " + opts_.pidfile +
+              " names a live daemon (" + why + ")" + (stop ? "; a stop is kept until then" : ""));
+    arm_retry();
+}
+
+void proxy::arm_retry() {
+    if (retry_armed_) {
+        return;
+    }
+    retry_armed_ = true;
+    arm(retry_timer_, opts_.retry_interval, [this] { on_retry(); });
+}
+
+void proxy::on_retry() {
+    retry_armed_ = false;
+    if (phase_ == phase::ending || held_.empty()) {
+        return;
+    }
+    auto now = clock::now();
+    std::string names;
+    std::erase_if(held_, [&](const held_signal& held) {
+        bool expired = held.deadline && *held.deadline <= now;
+        if (expired) {
             names += (names.empty() ? "" : ", ") + signal_name(held.received);
         }
-        log::warning("gave up delivering " + names + " after " + std::to_string(opts_.retry) +
-                     " retries: " + opts_.pidfile + ": " + why);
-        held_.clear();
-        return;
-    }
-    retry_timer_.expires_after(opts_.retry_interval);
-    retry_timer_.async_wait([this](const boost::system::error_code& ec) {
-        if (!ec) {
-            retry_held();
-        }
+        return expired;
     });
+    if (!names.empty()) {
+        log::warning("gave up delivering " + names + " after " + std::to_string(opts_.retry) +
+                     " retries: " + opts_.pidfile + ": " + waiting_reason());
+    }
+    if (phase_ == phase::waiting) {
+        discover();
+    } else if (target_) {
+        deliver_held();
+    }
+    // A held stop needs no retries: it waits for the next daemon, which discovery finds.
+    if (std::any_of(held_.begin(), held_.end(),
+                    [](const held_signal& held) { return held.deadline.has_value(); })) {
+        arm_retry();
+    }
 }
 
 void proxy::deliver_held() {
     auto held = std::move(held_);
     held_.clear();
-    retry_timer_.cancel();
     for (const auto& signal : held) {
         if (!target_ || !deliver(signal.received, signal.signo)) {
-            hold(signal.received, signal.signo, "the daemon exited");
+            held_.push_back(signal); // the daemon exited meanwhile: kept for its successor
         }
     }
+    if (!held_.empty()) {
+        arm_retry();
+    }
 }
 
-// Whether the pidfile is known, without reading it again, to still say what it said when
-// it named the pinned daemon.
-bool proxy::pidfile_unchanged_since_read() {
-    if (watch_.sees_every_change()) {
-        return !watch_.drain(); // inotify queues every rewrite
-    }
-    return settled_version_ && pidfile_unchanged(opts_.pidfile, *settled_version_);
-}
-
-std::string proxy::refresh_target() {
-    auto content = read_pidfile(opts_.pidfile);
-    settled_version_.reset();
-    std::optional<file_version> version;
-    if (content.settled) {
-        version = content.version;
-    }
-    std::string reason;
-    bool quiet = false;
-    if (content.what == pidfile_content::status::ok) {
-        if (stale_pidfile_ && *stale_pidfile_ == content.version) {
-            reason = "it is left from before pidshim started and not rewritten yet";
-            quiet = true;
-        } else {
-            stale_pidfile_.reset();
-            if (content.pid == (target_ ? target_->pid() : last_target_pid_)) {
-                if (target_ && !target_->exited()) {
-                    settled_version_ = version;
-                    return {};
-                }
-                // The daemon that just exited: no news, nothing to refuse.
-                return "pid " + std::to_string(content.pid) + " has exited";
-            }
-            auto pinned = target::pin(io_.get_executor(), content.pid);
-            if (pinned.pinned) {
-                if (!content.ownership.empty() && !ownership_warned_) {
-                    ownership_warned_ = true;
-                    log::warning(opts_.pidfile + ": " + content.ownership +
-                                 "; trusted only because pid " + std::to_string(content.pid) +
-                                 " descends from pidshim");
-                }
-                settled_version_ = version;
-                adopt(std::move(*pinned.pinned));
-                return {};
-            }
-            reason = pinned.refusal;
-            if (pinned.out_of_resources && !ending_) {
-                stop_everything(exit_code::internal, opts_.pidfile + ": " + reason);
-                return reason;
-            }
-        }
-    } else {
-        reason = content.reason;
-        quiet = content.what == pidfile_content::status::missing;
-        if (content.out_of_resources && !ending_) {
-            stop_everything(exit_code::internal, opts_.pidfile + ": " + reason);
-            return reason;
-        }
-    }
-    if (!quiet) {
-        refuse(reason);
-    }
-    if (target_ && !target_->exited()) {
-        // Signals keep reaching the last daemon that was proven, until PIDFILE names another.
-        return {};
-    }
-    return reason;
-}
-
-void proxy::refuse(const std::string& reason) {
-    if (reason == last_refusal_) {
-        return;
-    }
-    last_refusal_ = reason;
-    log::warning(opts_.pidfile + ": ignoring pidfile: " + reason);
-}
-
-void proxy::adopt(target pinned) {
-    bool first = !target_known_;
-    pid_t previous = target_ ? target_->pid() : 0;
-    target_.emplace(std::move(pinned));
-    target_known_ = true;
-    last_target_pid_ = target_->pid();
-    target_status_.reset();
-    target_name_ = process_tree::describe(target_->pid());
-    last_refusal_.clear();
-    std::string pid = std::to_string(target_->pid());
-    if (previous != 0) {
-        log::info(opts_.pidfile + ": following pid " + target_name_ + " (it replaced pid " +
-                  std::to_string(previous) + ")");
-    } else {
-        log::info(opts_.pidfile + ": following pid " + target_name_);
-    }
-    if (first) {
-        timeout_timer_.cancel();
-    }
-    std::string message = first ? "READY=1\n" : "";
-    message += "STATUS=Following pid " + pid + " from " + opts_.pidfile;
-    if (opts_.notify_mainpid) {
-        message += "\nMAINPID=" + pid;
-    }
-    notify(message);
-    if (!opts_.notify_mainpid) {
-        // From now on each signal re-reads the pidfile; only MAINPID= needs to follow a
-        // rewrite the moment it happens.
-        watch_.pause();
-    }
-    watch_target_exit();
-    deliver_held();
-}
+// ---- the daemon's and COMMAND's exits ----
 
 void proxy::watch_target_exit() {
     pid_t pid = target_->pid();
@@ -383,27 +516,26 @@ void proxy::watch_target_exit() {
 
 void proxy::on_target_exit() {
     reap();
+    former_ = former_daemon{target_->pid(), target_version_, target_name_, target_status_};
     target_.reset();
-    bool resumed = false;
-    if (child_running()) {
-        // COMMAND may start the daemon again (mysqld_safe restarts mysqld): watch for its pid.
-        watch_.resume();
-        resumed = true;
-    }
     // A daemon that replaced itself (binary upgrade, re-fork) has rewritten PIDFILE to name
-    // its successor; unchanged, it still names the daemon that just exited.
-    if ((resumed || !pidfile_unchanged_since_read()) && refresh_target().empty()) {
+    // its successor: always read again, never judged unchanged by its times.
+    auto seen = observe();
+    if (seen.what == sighting::kind::candidate) {
+        act_on(std::move(seen));
         return;
     }
-    std::string how = target_status_ ? exit_code::describe(*target_status_) : "exited";
-    log::info("pid " + target_name_ + " " + how);
-    finish_when_all_gone();
-}
-
-void proxy::on_pidfile_changed() {
-    if (!ending_) {
-        refresh_target();
+    std::string how = former_->status ? exit_code::describe(*former_->status) : "exited";
+    log::info("pid " + former_->name + " " + how);
+    if (child_running()) {
+        // COMMAND may start the daemon again (mysqld_safe restarts mysqld).
+        enter_waiting();
+        return;
     }
+    int code = former_->status ? exit_code::from_wait_status(*former_->status)
+               : child_status_ ? exit_code::from_wait_status(*child_status_)
+                               : 0;
+    end(code, {});
 }
 
 bool proxy::child_still_running() {
@@ -413,8 +545,50 @@ bool proxy::child_still_running() {
 }
 
 void proxy::on_children_changed() {
+    bool was_running = child_running();
     reap();
-    finish_when_all_gone();
+    if (phase_ == phase::ending) {
+        if (no_children_left_) {
+            finish(final_status_);
+        }
+        return;
+    }
+    if (phase_ == phase::waiting && (was_running || no_children_left_)) {
+        on_command_exit();
+    }
+}
+
+// Waiting, and COMMAND may have exited: whether anything can still write PIDFILE.
+void proxy::on_command_exit() {
+    if (child_running()) {
+        return;
+    }
+    int code = exit_code::from_wait_status(*child_status_);
+    if (daemon_seen_) {
+        // The daemon exited before COMMAND did (mysqld_safe gave up restarting it).
+        end(former_ && former_->status ? exit_code::from_wait_status(*former_->status) : code, {});
+        return;
+    }
+    std::string command = opts_.command.front();
+    if (code != 0) {
+        std::string why = command + " " + exit_code::describe(*child_status_) + " before " +
+                          opts_.pidfile + " named a daemon";
+        if (stop_) {
+            log::info(why);
+            why.clear();
+        }
+        end(code, why);
+        return;
+    }
+    if (!no_children_left_) {
+        return; // a forking launcher: its daemon is on its way to write the pidfile
+    }
+    if (stop_) {
+        end(0, {}); // stopped before it had started a daemon: nothing is left to stop
+        return;
+    }
+    end(1, command + " exited with status 0 but left no process running, and " + opts_.pidfile +
+               " never named a daemon");
 }
 
 void proxy::reap() {
@@ -427,8 +601,10 @@ void proxy::reap() {
                 log::debug(opts_.command.front() + " (pid " + std::to_string(pid) + ") " +
                            exit_code::describe(status));
             }
-            if (pid == last_target_pid_) {
-                target_status_ = status;
+            if (target_ && pid == target_->pid()) {
+                target_status_ = status; // before its pidfd tells of the exit
+            } else if (former_ && pid == former_->pid) {
+                former_->status = status;
             }
             continue;
         }
@@ -440,50 +616,32 @@ void proxy::reap() {
     }
 }
 
-void proxy::finish_when_all_gone() {
-    if (ending_) {
-        if (no_children_left_) {
-            finish(final_status_);
-        }
+void proxy::on_timeout() {
+    if (phase_ != phase::waiting) {
         return;
     }
-    if (child_running() || target_) {
-        return;
-    }
-    if (!target_known_) {
-        int code = exit_code::from_wait_status(*child_status_);
-        if (code != 0) {
-            stop_everything(code, opts_.command.front() + " " +
-                                      exit_code::describe(*child_status_) + " before " +
-                                      opts_.pidfile + " named a daemon");
-            return;
-        }
-        if (!no_children_left_) {
-            return; // a forking launcher: its daemon is on its way to write the pidfile
-        }
-        if (refresh_target().empty()) {
-            return;
-        }
-        stop_everything(1, opts_.command.front() +
-                               " exited with status 0 but left no process running, and " +
-                               opts_.pidfile + " never named a daemon");
-        return;
-    }
-    int code = target_status_  ? exit_code::from_wait_status(*target_status_)
-               : child_status_ ? exit_code::from_wait_status(*child_status_)
-                               : 0;
-    stop_everything(code, {});
+    std::string detail = last_refusal_.empty() ? "" : " (last problem: " + last_refusal_ + ")";
+    notify("STATUS=Gave up waiting for " + opts_.pidfile);
+    end(exit_code::timeout, opts_.pidfile + ": no valid daemon pid after " +
+                                seconds_text(opts_.timeout) + " (--timeout)" + detail +
+                                "; stopping what " + opts_.command.front() + " started");
 }
 
-void proxy::stop_everything(int exit_code, std::string_view why) {
-    ending_ = true;
+// ---- ending ----
+
+void proxy::end(int exit_code, std::string_view why) {
+    phase_ = phase::ending;
     final_status_ = exit_code;
     timeout_timer_.cancel();
+    discover_timer_.cancel();
     retry_timer_.cancel();
-    kill_timer_.cancel();
+    kill_daemon_timer_.cancel();
+    kill_command_timer_.cancel();
     if (!why.empty()) {
         log::error(std::string(why));
     }
+    // A held stop is done with: what is left is stopped now.
+    std::erase_if(held_, [](const held_signal& held) { return !held.deadline; });
     if (!held_.empty()) {
         log::warning("dropping " + std::to_string(held_.size()) +
                      " held signal(s): the daemon is gone");
@@ -507,15 +665,13 @@ void proxy::stop_everything(int exit_code, std::string_view why) {
         }
     }
     if (!left.empty()) {
-        grace_timer_.expires_after(opts_.kill_after.count() > 0 ? opts_.kill_after : default_grace);
-        grace_timer_.async_wait([this](const boost::system::error_code& ec) {
-            if (!ec) {
-                on_grace_expired();
-            }
-        });
+        arm(grace_timer_, opts_.kill_after.count() > 0 ? opts_.kill_after : default_grace,
+            [this] { on_grace_expired(); });
     }
     reap();
-    finish_when_all_gone();
+    if (no_children_left_) {
+        finish(exit_code);
+    }
 }
 
 void proxy::on_grace_expired() {
@@ -527,32 +683,6 @@ void proxy::on_grace_expired() {
                          ": still running " + seconds_text(grace) + " after SIGTERM");
             pinned.pinned->send(SIGKILL);
         }
-    }
-}
-
-void proxy::on_timeout() {
-    if (target_known_ || ending_) {
-        return;
-    }
-    std::string detail = last_refusal_.empty() ? "" : " (last problem: " + last_refusal_ + ")";
-    notify("STATUS=Gave up waiting for " + opts_.pidfile);
-    stop_everything(exit_code::timeout, opts_.pidfile + ": no valid daemon pid after " +
-                                            seconds_text(opts_.timeout) + " (--timeout)" + detail +
-                                            "; stopping what " + opts_.command.front() +
-                                            " started");
-}
-
-void proxy::on_kill_after() {
-    std::string after =
-        seconds_text(opts_.kill_after) + " after the stop signal; sending SIGKILL (--kill-after)";
-    if (target_ && !target_->exited()) {
-        log::warning("pid " + target_name_ + " still running " + after);
-        target_->send(SIGKILL);
-    }
-    if (child_running()) {
-        log::warning(opts_.command.front() + " (pid " + std::to_string(child_pid_) +
-                     ") still running " + after);
-        ::kill(child_pid_, SIGKILL);
     }
 }
 

@@ -28,36 +28,73 @@ class proxy {
     int run();
 
   private:
+    // The phases once COMMAND runs, and what each one does with the events it can receive.
+    // Every change of phase happens in enter_waiting(), adopt(), stop_given() and end().
+    //
+    // waiting    No daemon is known: COMMAND is starting it, or the last one exited while
+    //            COMMAND still runs (mysqld_safe restarts mysqld).
+    //   PIDFILE event, or its re-read (50 ms doubling to 1 s)  -> adopt: following/stopping
+    //   signal            -> given to COMMAND while it runs; a stop, and any other signal
+    //                        once COMMAND is gone, is held for the daemon
+    //   COMMAND exited    -> ending, unless what it started may still write PIDFILE
+    //   --timeout         -> ending (124)
+    // following  A daemon is pinned; nothing wakes pidshim but a signal or the daemon's exit.
+    //   signal            -> PIDFILE re-read, delivered to the daemon it names; a stop signal
+    //                        -> stopping
+    //   daemon exited     -> adopt the successor PIDFILE names; else waiting while COMMAND
+    //                        runs; else ending with the daemon's status
+    // stopping   As following, once a stop signal has reached the daemon. A stop is never
+    //            forgotten: every daemon adopted from now on gets it at once, and
+    //            --kill-after runs for each process from the moment it got the stop.
+    // ending     No daemon will come: leftovers get SIGTERM, then SIGKILL after a grace
+    //            period; pidshim exits with final_status_ once it has no child left.
+    enum class phase { waiting, following, stopping, ending };
+
+    // What PIDFILE says now, and whether it may be trusted: a value, with no effect on the
+    // proxy's state (a candidate comes pinned, so that nothing can take its pid meanwhile).
+    struct sighting {
+        enum class kind { nothing, stale, refused, current, gone, candidate };
+        kind what = kind::nothing;
+        std::string reason;              // for nothing, stale, refused: in words for the operator
+        bool out_of_descriptors = false; // refused for want of a descriptor of pidshim's own
+        std::optional<target> pinned;    // for candidate
+        pidfile_content content;
+    };
+    sighting observe();
+
     // Steps, in the order they happen.
     bool enough_descriptors() const;
     bool start_command();
-    void wait_for_target();
+    void enter_waiting();
+    void discover();
+    void schedule_discovery();
+    void act_on(sighting seen);
+    void adopt(target pinned, const pidfile_content& content);
     void on_signal(int signo);
-    void on_pidfile_changed();
-    void on_children_changed();
-    void on_target_exit();
-    void on_timeout();
-    void on_kill_after();
-    void finish_when_all_gone();
-    void stop_everything(int exit_code, std::string_view why);
-    void on_grace_expired();
-
-    // Helpers.
     void forward(int received);
     bool deliver(int received, int signo);
+    void stop_given(pid_t pid);
+    void stop_given_to_command();
     void hold(int received, int signo, const std::string& why);
-    void retry_held();
+    void arm_retry();
+    void on_retry();
     void deliver_held();
-    std::string refresh_target();
-    bool pidfile_unchanged_since_read();
-    void adopt(target pinned);
+    void on_target_exit();
+    void on_children_changed();
+    void on_command_exit();
+    void on_timeout();
+    void end(int exit_code, std::string_view why);
+    void on_grace_expired();
+    void finish(int exit_code);
+
+    // Helpers.
     void watch_target_exit();
     void reap();
     void refuse(const std::string& reason);
     bool child_running() const { return child_pid_ > 0 && !child_status_; }
     bool child_still_running();
-    void finish(int exit_code);
     void notify(const std::string& message);
+    std::string waiting_reason() const;
 
     boost::asio::io_context& io_;
     options opts_;
@@ -65,35 +102,61 @@ class proxy {
     pidfile_watch watch_;
     notifier notifier_;
     boost::asio::steady_timer timeout_timer_;
+    boost::asio::steady_timer discover_timer_;
     boost::asio::steady_timer retry_timer_;
-    boost::asio::steady_timer kill_timer_;
+    boost::asio::steady_timer kill_daemon_timer_;
+    boost::asio::steady_timer kill_command_timer_;
     boost::asio::steady_timer grace_timer_;
+
+    phase phase_ = phase::waiting;
+    milliseconds discover_delay_{0};
+    bool retry_armed_ = false;
 
     pid_t child_pid_ = -1;
     std::optional<int> child_status_;
-    std::optional<target> target_;
-    bool target_known_ = false;
-    pid_t last_target_pid_ = 0;
-    std::optional<int> target_status_;
     bool no_children_left_ = false;
+
+    std::optional<target> target_;
+    std::string target_name_;
+    file_version target_version_;      // PIDFILE as it was when it last named the daemon
+    std::optional<int> target_status_; // its wait status, once reaped
+    // The last daemon that exited, and PIDFILE's version that named it: until rewritten,
+    // PIDFILE names a pid that is gone (or reused by another process).
+    struct former_daemon {
+        pid_t pid;
+        file_version version;
+        std::string name;
+        std::optional<int> status;
+    };
+    std::optional<former_daemon> former_;
+    bool daemon_seen_ = false;
 
     struct held_signal {
         int received;
         int signo;
+        std::optional<std::chrono::steady_clock::time_point> deadline; // none for a stop
     };
     std::vector<held_signal> held_;
-    unsigned retries_left_ = 0;
 
-    std::optional<file_version> stale_pidfile_;
-    // The pidfile as last read, naming the pinned daemon, when a rewrite would show in it.
-    std::optional<file_version> settled_version_;
-    std::string target_name_;
+    // The first stop signal received, kept until pidshim exits.
+    struct stop_request {
+        int received;
+        int signo;
+    };
+    std::optional<stop_request> stop_;
+    pid_t stop_given_to_ = 0; // the last daemon that got it
+    bool command_stopped_ = false;
+
+    // A pidfile left from before pidshim started, until it is rewritten.
+    struct stale_pidfile {
+        file_version version;
+        pid_t pid;
+    };
+    std::optional<stale_pidfile> stale_;
     std::string last_refusal_;
     pid_t group_warning_pid_ = 0;
-
     bool ownership_warned_ = false;
-    bool stopping_ = false;
-    bool ending_ = false;
+
     int final_status_ = 0;
     std::optional<int> exit_status_;
 

@@ -1,12 +1,44 @@
 #include "signal_receiver.hpp"
 
+#include "signals.hpp"
+
 #include <boost/asio/buffer.hpp>
 
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 namespace pidshim {
+namespace {
+
+// The kernel's sigset is 64 bits, the first word of glibc's larger sigset_t.
+constexpr std::size_t kernel_sigset_size = 8;
+
+[[noreturn]] void die_of(int signo) {
+    (void)std::signal(signo, SIG_DFL);
+    sigset_t set;
+    sigemptyset(&set);
+    add_signal(set, signo);
+    (void)block_signals(SIG_UNBLOCK, set, nullptr);
+    (void)::raise(signo);
+    ::_exit(128 + signo);
+}
+
+} // namespace
+
+int block_signals(int how, const sigset_t& set, sigset_t* old) {
+    return static_cast<int>(::syscall(SYS_rt_sigprocmask, how, &set, old, kernel_sigset_size));
+}
+
+void add_signal(sigset_t& set, int signo) {
+    if (sigaddset(&set, signo) != 0) {
+        // The bit layout the kernel reads: signal N is bit N-1 of the first word.
+        auto* words = reinterpret_cast<unsigned long*>(&set);
+        words[0] |= 1UL << (signo - 1);
+    }
+}
 
 signal_receiver::signal_receiver(const boost::asio::any_io_executor& executor) : fd_(executor) {}
 
@@ -15,10 +47,10 @@ std::string signal_receiver::start(const std::vector<int>& signals,
     sigset_t set;
     sigemptyset(&set);
     for (int signo : signals) {
-        sigaddset(&set, signo);
+        add_signal(set, signo);
     }
     // Blocked first: a signal that arrives from here on waits in the queue for the read.
-    if (::sigprocmask(SIG_BLOCK, &set, nullptr) != 0) {
+    if (block_signals(SIG_BLOCK, set, nullptr) != 0) {
         return std::string("cannot block signals: ") + std::strerror(errno);
     }
     // The kernel queues a blocked signal even when it is ignored, so inherited dispositions
@@ -38,16 +70,25 @@ std::string signal_receiver::start(const std::vector<int>& signals,
 void signal_receiver::read() {
     // A read, not a wait for readiness: Asio then keeps the descriptor registered with epoll
     // as it is, and a signal costs the wake-up and this one read.
-    fd_.async_read_some(boost::asio::buffer(batch_),
-                        [this](const boost::system::error_code& ec, std::size_t bytes) {
-                            if (ec) {
-                                return;
-                            }
-                            for (std::size_t i = 0; i < bytes / sizeof(signalfd_siginfo); ++i) {
-                                received_(static_cast<int>(batch_[i].ssi_signo));
-                            }
-                            read();
-                        });
+    fd_.async_read_some(boost::asio::buffer(batch_), [this](const boost::system::error_code& ec,
+                                                            std::size_t bytes) {
+        if (ec) {
+            return;
+        }
+        for (std::size_t i = 0; i < bytes / sizeof(signalfd_siginfo); ++i) {
+            const auto& info = batch_[i];
+            int signo = static_cast<int>(info.ssi_signo);
+            // si_code > 0: the kernel's own (a fault, a bus error); pidshim's own pid: abort()
+            // or raise() in pidshim. Either way the fault is pidshim's.
+            bool own_fault = is_fault_signal(signo) &&
+                             (info.ssi_code > 0 || static_cast<pid_t>(info.ssi_pid) == ::getpid());
+            if (own_fault) {
+                die_of(signo);
+            }
+            received_(signo);
+        }
+        read();
+    });
 }
 
 } // namespace pidshim

@@ -59,10 +59,12 @@ std::string signal_name(int signo) {
 
 const std::vector<int>& forwarded_signals() {
     static const std::vector<int> signals = [] {
-        std::vector<int> list = {SIGHUP,   SIGINT,    SIGQUIT, SIGALRM, SIGTERM, SIGUSR1,  SIGUSR2,
-                                 SIGWINCH, SIGCONT,   SIGTSTP, SIGTTIN, SIGTTOU, SIGURG,   SIGIO,
-                                 SIGPWR,   SIGVTALRM, SIGPROF, SIGXCPU, SIGXFSZ, SIGSTKFLT};
-        for (int rt = SIGRTMIN; rt <= SIGRTMAX; ++rt) {
+        std::vector<int> list = {SIGHUP,   SIGINT,    SIGQUIT, SIGALRM, SIGTERM, SIGUSR1,   SIGUSR2,
+                                 SIGWINCH, SIGCONT,   SIGTSTP, SIGTTIN, SIGTTOU, SIGURG,    SIGIO,
+                                 SIGPWR,   SIGVTALRM, SIGPROF, SIGXCPU, SIGXFSZ, SIGSTKFLT, SIGSEGV,
+                                 SIGBUS,   SIGFPE,    SIGILL,  SIGABRT, SIGTRAP, SIGSYS};
+        // From 32, not SIGRTMIN: glibc's SIGRTMIN is 34, and 32 and 33 exist all the same.
+        for (int rt = 32; rt <= SIGRTMAX; ++rt) {
             list.push_back(rt);
         }
         return list;
@@ -72,6 +74,11 @@ const std::vector<int>& forwarded_signals() {
 
 bool is_stop_signal(int signo) {
     return signo == SIGTERM || signo == SIGINT || signo == SIGQUIT;
+}
+
+bool is_fault_signal(int signo) {
+    return signo == SIGSEGV || signo == SIGBUS || signo == SIGFPE || signo == SIGILL ||
+           signo == SIGABRT || signo == SIGTRAP || signo == SIGSYS;
 }
 
 signal_map::signal_map() {

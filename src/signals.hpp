@@ -16,13 +16,24 @@ std::optional<int> parse_signal(std::string_view text);
 // "SIGTERM", or "signal 40" for a signal without a name.
 std::string signal_name(int signo);
 
-// The signals pidshim catches and forwards: every catchable one a supervisor may send.
-// CHLD is pidshim's own, PIPE would only come from pidshim's own stderr, and the fault
-// signals (SEGV, BUS, FPE, ILL, ABRT, TRAP, SYS) are about pidshim itself.
+// The signals pidshim catches and forwards: every catchable one but CHLD, which is pidshim's
+// own, and PIPE, which would only come from pidshim's own stderr. Signals 32 and 33, which
+// glibc keeps for its threads (pidshim has none), and the fault signals (SEGV, BUS, FPE, ILL,
+// ABRT, TRAP, SYS) are among them: one sent by another process is a request like any other;
+// a fault pidshim itself raises is forced through by the kernel and still ends it.
 const std::vector<int>& forwarded_signals();
 
 // A stop signal starts the stop sequence: STOPPING=1, --kill-after.
 bool is_stop_signal(int signo);
+
+// A fault signal: pidshim dies of it when it raised it itself.
+bool is_fault_signal(int signo);
+
+// Real-time signals (32 and up) queue in the kernel, each instance delivered: pidshim keeps
+// every one it holds. Standard signals coalesce while pending.
+inline bool is_queued_signal(int signo) {
+    return signo >= 32;
+}
 
 // A table indexed by signal number: one lookup on the hot path, no allocation.
 class signal_map {

@@ -1,6 +1,7 @@
 #include "spawn.hpp"
 
 #include "exit_status.hpp"
+#include "signal_receiver.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/process/v2/environment.hpp>
@@ -58,7 +59,9 @@ class clean_child {
         ignored_ = ignored_signals();
         sigset_t all;
         sigfillset(&all);
-        (void)::sigprocmask(SIG_SETMASK, &all, &saved_);
+        add_signal(all, 32);
+        add_signal(all, 33);
+        (void)block_signals(SIG_SETMASK, all, &saved_);
         return {};
     }
 
@@ -78,7 +81,7 @@ class clean_child {
         ::prctl(PR_SET_PDEATHSIG, SIGTERM);
         sigset_t none;
         sigemptyset(&none);
-        (void)::sigprocmask(SIG_SETMASK, &none, nullptr);
+        (void)block_signals(SIG_SETMASK, none, nullptr);
         return {};
     }
 
@@ -98,7 +101,8 @@ class clean_child {
     }
 
   private:
-    void restore() { (void)::sigprocmask(SIG_SETMASK, &saved_, nullptr); }
+    // The kernel's call: glibc's would unblock 32 and 33, and one of them would kill pidshim.
+    void restore() { (void)block_signals(SIG_SETMASK, saved_, nullptr); }
     sigset_t saved_{};
     std::uint64_t ignored_ = 0;
 };
