@@ -131,6 +131,7 @@ class clean_child {
     template <typename Launcher>
     bp::error_code on_setup(Launcher& launcher, const bp::filesystem::path&, const char* const*&) {
         ignored_ = ignored_signals();
+        parent_ = ::getpid();
         // Room for the launcher's own entries (stdio and its pipe), added in the child without
         // allocating.
         keep_ = inherited();
@@ -156,6 +157,13 @@ class clean_child {
         }
         // If pidshim is killed outright, the command it started hears of it.
         ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+        // ...unless pidshim died before the request was made: the kernel sends nothing for a
+        // parent already gone, and COMMAND would run unsupervised. The child is re-parented
+        // by then, so its parent is no longer pidshim; it ends before COMMAND starts, with
+        // 125 ("pidshim failed") for whoever reaps it, since COMMAND never ran.
+        if (::getppid() != parent_) {
+            ::_exit(exit_code::internal);
+        }
         // The launcher's pipe and stdio are in its list; nothing outside keep_ stays open.
         for (int fd : launcher.fd_whitelist) {
             if (!std::binary_search(keep_.begin(), keep_.end(), fd)) {
@@ -189,6 +197,7 @@ class clean_child {
     void restore() { (void)::sigprocmask(SIG_SETMASK, &saved_, nullptr); }
     sigset_t saved_{};
     std::uint64_t ignored_ = 0;
+    pid_t parent_ = -1;
     std::vector<int> keep_;
 };
 
