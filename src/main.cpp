@@ -5,6 +5,7 @@
 #include "options.hpp"
 #include "proxy.hpp"
 #include "signals.hpp"
+#include "spawn.hpp"
 #include "version.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -70,6 +71,8 @@ int main(int argc, char* argv[]) {
     if (!ensure_standard_descriptors()) {
         return exit_code::internal;
     }
+    // Before pidshim opens anything of its own: COMMAND inherits these, and only these.
+    note_inherited_descriptors();
     auto parsed = parse_options(argc, argv);
     switch (parsed.what) {
     case parse_result::action::help:

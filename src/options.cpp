@@ -2,8 +2,8 @@
 
 #include <boost/program_options.hpp>
 
+#include <algorithm>
 #include <charconv>
-#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -92,9 +92,9 @@ struct option_error {
 
 milliseconds seconds_value(const std::string& flag, const std::string& text) {
     milliseconds value{};
-    if (!parse_seconds(text, value)) {
-        throw option_error{flag + ": '" + text +
-                           "' is not a number of seconds (for example 5 or 0.5)"};
+    std::string problem = parse_seconds(text, value);
+    if (!problem.empty()) {
+        throw option_error{flag + ": '" + text + "' " + problem};
     }
     return value;
 }
@@ -229,17 +229,49 @@ options build_options(const po::variables_map& cli, const po::variables_map& fil
 
 } // namespace
 
-bool parse_seconds(const std::string& text, milliseconds& out) {
-    double seconds = 0;
-    auto [end, ec] =
-        std::from_chars(text.data(), text.data() + text.size(), seconds, std::chars_format::fixed);
-    // A week is far beyond any sane start or stop time, and keeps the arithmetic in range.
-    if (text.empty() || ec != std::errc{} || end != text.data() + text.size() ||
-        !std::isfinite(seconds) || seconds < 0 || seconds > 7 * 24 * 3600.0) {
-        return false;
+std::string parse_seconds(std::string_view text, milliseconds& out) {
+    // Decimal digits only, read exactly: no floating point, so that 0.1 is 100 ms and not a
+    // rounding away from it, and nan, inf, hex and exponents are not numbers here.
+    constexpr std::string_view example = "for example 5 or 0.5";
+    if (!text.empty() && (text.front() == '-' || text.front() == '+')) {
+        // "-0" too: pidshim does not guess whether it means 0 or is a mistake.
+        return "has a sign; give 0 or more seconds, " + std::string(example);
     }
-    out = milliseconds(static_cast<long long>(std::llround(seconds * 1000)));
-    return true;
+    auto point = text.find('.');
+    std::string_view whole = text.substr(0, point);
+    std::string_view fraction =
+        point == std::string_view::npos ? std::string_view{} : text.substr(point + 1);
+    auto digits_only = [](std::string_view part) {
+        return std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
+    };
+    if (whole.size() + fraction.size() == 0 || !digits_only(whole) || !digits_only(fraction)) {
+        return "is not a number of seconds (" + std::string(example) + ")";
+    }
+    // A week is far beyond any sane start or stop time, and keeps the arithmetic in range.
+    constexpr long long most_ms = 7LL * 24 * 3600 * 1000;
+    const std::string too_long =
+        "is more than a week (" + std::to_string(most_ms / 1000) + " seconds)";
+    whole.remove_prefix(std::min(whole.find_first_not_of('0'), whole.size()));
+    if (whole.size() > 7) {
+        return too_long;
+    }
+    long long ms = 0;
+    for (char c : whole) {
+        ms = ms * 10 + (c - '0');
+    }
+    for (std::size_t i = 0; i < 3; ++i) {
+        ms = ms * 10 + (i < fraction.size() ? fraction[i] - '0' : 0);
+    }
+    // Rounded up, never down: 0.0004 rounded to 0 would mean "forever" for --timeout and
+    // "never" for --kill-after.
+    if (fraction.size() > 3 && fraction.find_first_not_of('0', 3) != std::string_view::npos) {
+        ++ms;
+    }
+    if (ms > most_ms) {
+        return too_long;
+    }
+    out = milliseconds(ms);
+    return {};
 }
 
 parse_result parse_options(int argc, const char* const argv[]) {
@@ -323,6 +355,9 @@ Options (option parsing stops at PIDFILE; everything after it goes to COMMAND):
   -q, --quiet               say only warnings and errors
   -h, --help                print this help and exit
   -V, --version             print the version and exit
+
+SECS is a number of seconds such as 5 or 0.25, no sign, at most 604800 (a week); a
+positive value is rounded up to whole milliseconds, so it never becomes 0.
 
 Exit status: the daemon's exit code, or 128+N if signal N killed it; COMMAND's status if
 it failed before PIDFILE named the daemon; 2 usage error; 124 --timeout expired;

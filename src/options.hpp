@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 #include <vector>
 
 // The command line and the --config file: what the user asked for, validated.
@@ -36,8 +37,10 @@ struct parse_result {
 
 parse_result parse_options(int argc, const char* const argv[]);
 
-// Parses "1", "0.5", "2.25": non-negative seconds, to millisecond precision.
-bool parse_seconds(const std::string& text, milliseconds& out);
+// Parses a number of seconds: decimal digits with an optional point ("5", "0.5", ".25"), no
+// sign, no exponent, at most a week. A positive value is rounded up to whole milliseconds,
+// never down to 0. Returns what is wrong with text ("has a sign; ..."), or "" and sets out.
+std::string parse_seconds(std::string_view text, milliseconds& out);
 
 std::string help_text();
 

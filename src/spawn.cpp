@@ -7,15 +7,18 @@
 #include <boost/process/v2/environment.hpp>
 #include <boost/process/v2/process.hpp>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <string_view>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -47,16 +50,93 @@ std::uint64_t ignored_signals() {
     return ec == std::errc{} && end != first ? mask : all;
 }
 
+// The descriptors pidshim inherited, sorted: COMMAND inherits exactly these.
+std::vector<int>& inherited() {
+    static std::vector<int> fds;
+    return fds;
+}
+bool inherited_noted = false;
+
+// Every descriptor open in this process, sorted; the listing's own excepted.
+std::vector<int> open_descriptors() {
+    std::vector<int> fds;
+    DIR* dir = ::opendir("/proc/self/fd");
+    if (dir == nullptr) {
+        // No descriptor left to list them with, or no /proc: ask about each one instead.
+        rlimit limit{};
+        rlim_t most = ::getrlimit(RLIMIT_NOFILE, &limit) == 0 ? limit.rlim_cur : 1024;
+        for (rlim_t fd = 0; fd < std::min<rlim_t>(most, 1 << 20); ++fd) {
+            if (::fcntl(static_cast<int>(fd), F_GETFD) >= 0) {
+                fds.push_back(static_cast<int>(fd));
+            }
+        }
+        return fds;
+    }
+    while (const dirent* entry = ::readdir(dir)) {
+        int fd = -1;
+        std::string_view name = entry->d_name;
+        auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), fd);
+        if (ec == std::errc{} && end == name.data() + name.size() && fd != ::dirfd(dir)) {
+            fds.push_back(fd);
+        }
+    }
+    ::closedir(dir);
+    std::sort(fds.begin(), fds.end());
+    return fds;
+}
+
+// In the child between fork and exec: closes every descriptor not in keep (sorted). Only
+// system calls, no allocation. Where /proc cannot be listed, close-on-exec alone keeps
+// pidshim's own descriptors from COMMAND.
+void close_all_but(const std::vector<int>& keep) {
+    int dir = ::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) {
+        return;
+    }
+    alignas(dirent64) std::array<char, 4096> buffer;
+    for (;;) {
+        long n = ::syscall(SYS_getdents64, dir, buffer.data(), buffer.size());
+        if (n <= 0) {
+            break;
+        }
+        for (long at = 0; at < n;) {
+            const auto* entry = reinterpret_cast<const dirent64*>(buffer.data() + at);
+            at += entry->d_reclen;
+            std::string_view name = entry->d_name;
+            int fd = -1;
+            auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), fd);
+            if (ec == std::errc{} && end == name.data() + name.size() && fd != dir &&
+                !std::binary_search(keep.begin(), keep.end(), fd)) {
+                ::close(fd);
+            }
+        }
+    }
+    ::close(dir);
+}
+
 // Boost.Process v2 leaves the parent's signal mask and ignored signals to the child and
 // exits through exit() after a failed exec; this initializer fixes both. (Caught signals
 // need nothing: exec resets them, and pidshim catches none.)
+//
+// It also decides which descriptors COMMAND gets. Boost 1.81's launcher closes, just before
+// exec, every descriptor above the pipe it uses to report a failed exec and none below it
+// (its loop over the gaps compares each entry with itself), and nothing at all where the
+// kernel lacks close_range. An inherited descriptor above that pipe (a socket passed at fd
+// 60) would be lost, and one of pidshim's below it passed on, were it not close-on-exec.
+// Here the child closes everything pidshim did not inherit itself, and tells the launcher
+// to keep all that is left, so that its own closing finds nothing more to close.
 class clean_child {
   public:
     // Parent, before fork: block every signal until the child has its own state, and note
     // which signals the child would inherit as ignored.
     template <typename Launcher>
-    bp::error_code on_setup(Launcher&, const bp::filesystem::path&, const char* const*&) {
+    bp::error_code on_setup(Launcher& launcher, const bp::filesystem::path&, const char* const*&) {
         ignored_ = ignored_signals();
+        parent_ = ::getpid();
+        // Room for the launcher's own entries (stdio and its pipe), added in the child without
+        // allocating.
+        keep_ = inherited();
+        keep_.reserve(keep_.size() + launcher.fd_whitelist.size() + 1);
         sigset_t all;
         sigfillset(&all);
         add_signal(all, 32);
@@ -66,7 +146,8 @@ class clean_child {
     }
 
     template <typename Launcher>
-    bp::error_code on_exec_setup(Launcher&, const bp::filesystem::path&, const char* const*&) {
+    bp::error_code on_exec_setup(Launcher& launcher, const bp::filesystem::path&,
+                                 const char* const*&) {
         // The kernel's call, not glibc's: glibc refuses signals 32 and 33, which it keeps for
         // itself, yet they can arrive ignored (GNU make leaves them so). The kernel's struct
         // sigaction zeroed: SIG_DFL (0), no flags, no restorer, no mask.
@@ -79,6 +160,21 @@ class clean_child {
         }
         // If pidshim is killed outright, the command it started hears of it.
         ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+        // ...unless pidshim died before the request was made: the kernel sends nothing for a
+        // parent already gone, and COMMAND would run unsupervised. The child is re-parented
+        // by then, so its parent is no longer pidshim; it ends before COMMAND starts, with
+        // 125 ("pidshim failed") for whoever reaps it, since COMMAND never ran.
+        if (::getppid() != parent_) {
+            ::_exit(exit_code::internal);
+        }
+        // The launcher's pipe and stdio are in its list; nothing outside keep_ stays open.
+        for (int fd : launcher.fd_whitelist) {
+            if (!std::binary_search(keep_.begin(), keep_.end(), fd)) {
+                keep_.insert(std::upper_bound(keep_.begin(), keep_.end(), fd), fd);
+            }
+        }
+        close_all_but(keep_);
+        launcher.fd_whitelist.swap(keep_);
         sigset_t none;
         sigemptyset(&none);
         (void)block_signals(SIG_SETMASK, none, nullptr);
@@ -105,6 +201,8 @@ class clean_child {
     void restore() { (void)block_signals(SIG_SETMASK, saved_, nullptr); }
     sigset_t saved_{};
     std::uint64_t ignored_ = 0;
+    pid_t parent_ = -1;
+    std::vector<int> keep_;
 };
 
 // PATH lookup as the shell does it; a name with a slash is used as it is.
@@ -135,7 +233,15 @@ bp::filesystem::path resolve(const std::string& name, bool& found_but_not_execut
 
 } // namespace
 
+void note_inherited_descriptors() {
+    inherited() = open_descriptors();
+    inherited_noted = true;
+}
+
 spawn_result spawn_command(const std::vector<std::string>& command) {
+    if (!inherited_noted) {
+        note_inherited_descriptors();
+    }
     const std::string& name = command.front();
     bool not_executable = false;
     auto executable = resolve(name, not_executable);

@@ -5,7 +5,8 @@
 #include <vector>
 
 // Starting COMMAND: looked up in PATH, with a clean signal state (empty mask, default
-// dispositions) whatever pidshim inherited, and the shell's 126/127 on exec failure.
+// dispositions) whatever pidshim inherited, exactly the descriptors pidshim inherited, and
+// the shell's 126/127 on exec failure.
 namespace pidshim {
 
 struct spawn_result {
@@ -13,6 +14,10 @@ struct spawn_result {
     int exit_code = 0; // 126 or 127 (or 125) when not
     std::string error; // "cannot run 'x': command not found"
 };
+
+// Notes the descriptors open now as the ones COMMAND inherits, whatever pidshim opens later;
+// call it before opening any. Without it, those open at the first spawn_command count.
+void note_inherited_descriptors();
 
 spawn_result spawn_command(const std::vector<std::string>& command);
 

@@ -40,3 +40,20 @@ BOOST_FIXTURE_TEST_CASE(daemon_that_stops_in_time_is_not_killed, Sandbox) {
     BOOST_CHECK_EQUAL(shim.wait_exit(), 0);
     wait_for_line(log, "exit pid=" + std::to_string(daemon) + " role=daemon code=0");
 }
+
+BOOST_FIXTURE_TEST_CASE(a_kill_after_below_a_millisecond_still_kills, Sandbox) {
+    // Rounded to 0 it would mean "never".
+    auto pidfile = path("app.pid");
+    auto log = path("app.log");
+    Process shim({pidshim_bin, "-v", "--kill-after", "0.0004", pidfile, testd_bin, "--fork",
+                  "--pidfile", pidfile, "--ignore", "TERM", "--log", log},
+                 dir);
+    pid_t daemon = wait_started(log, "daemon");
+    wait_following(shim, pidfile, daemon);
+
+    shim.signal(SIGTERM);
+    BOOST_CHECK_EQUAL(shim.wait_exit(), 128 + SIGKILL);
+    BOOST_CHECK(!alive(daemon));
+    BOOST_CHECK(leftovers().empty());
+    check_stderr_format(shim.err());
+}

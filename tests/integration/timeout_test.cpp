@@ -90,3 +90,18 @@ BOOST_FIXTURE_TEST_CASE(a_daemon_ignoring_sigterm_is_stopped_too, Sandbox) {
     BOOST_CHECK_MESSAGE(eventually([&] { return leftovers().empty(); }, 2s),
                         "left behind:" << describe(leftovers()));
 }
+
+BOOST_FIXTURE_TEST_CASE(a_timeout_below_a_millisecond_still_times_out, Sandbox) {
+    // Rounded to 0 it would mean "wait forever".
+    auto pidfile = path("app.pid");
+    auto log = path("app.log");
+    Process shim(
+        {pidshim_bin, "--timeout", "0.0004", pidfile, testd_bin, "--no-pidfile", "--log", log},
+        dir);
+    BOOST_CHECK_EQUAL(shim.wait_exit(), 124);
+    auto lines = lines_with(shim.err(), "--timeout");
+    BOOST_CHECK_MESSAGE(!lines.empty() && contains(lines.front(), pidfile),
+                        "no timeout message naming the pidfile" << dump(shim.err_path));
+    BOOST_CHECK_MESSAGE(eventually([&] { return leftovers().empty(); }, 2s),
+                        "left behind:" << describe(leftovers()));
+}

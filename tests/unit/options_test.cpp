@@ -189,3 +189,127 @@ BOOST_AUTO_TEST_CASE(bad_file_content_names_the_file_and_the_option) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(durations)
+
+// Every option that takes a number of seconds, on the command line and in --config.
+const std::vector<std::string> duration_flags = {"timeout", "retry-interval", "kill-after"};
+
+long long milliseconds_of(const parse_result& r, const std::string& flag) {
+    if (flag == "timeout") {
+        return r.opts.timeout.count();
+    }
+    if (flag == "retry-interval") {
+        return r.opts.retry_interval.count();
+    }
+    return r.opts.kill_after.count();
+}
+
+parse_result parse_duration(const std::string& flag, const std::string& value) {
+    std::string option = "--" + flag;
+    return parse({option.c_str(), value.c_str(), "p", "c"});
+}
+
+BOOST_AUTO_TEST_CASE(a_positive_duration_rounds_up_to_whole_milliseconds_never_to_zero) {
+    struct expect {
+        const char* text;
+        long long ms;
+    };
+    for (const auto& flag : duration_flags) {
+        for (auto [text, ms] :
+             {expect{"0.0004", 1}, expect{"0.0000000000000000000001", 1}, expect{"0.001", 1},
+              expect{"0.0015", 2}, expect{"0.0011", 2}, expect{"0.1", 100}, expect{"0.3", 300},
+              expect{"2.5", 2500}, expect{"1.0009", 1001}, expect{"7", 7000}, expect{".5", 500},
+              expect{"5.", 5000}, expect{"604800", 604800000}}) {
+            auto r = parse_duration(flag, text);
+            BOOST_TEST_CONTEXT("--" << flag << " " << text) {
+                BOOST_REQUIRE(runs(r));
+                BOOST_TEST(milliseconds_of(r, flag) == ms);
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(zero_stays_zero) {
+    // 0 means "forever" for --timeout and "never" for --kill-after.
+    for (const auto& flag : duration_flags) {
+        for (const char* text : {"0", "0.0", "0.000000", "000", ".0"}) {
+            auto r = parse_duration(flag, text);
+            BOOST_TEST_CONTEXT("--" << flag << " " << text) {
+                BOOST_REQUIRE(runs(r));
+                BOOST_TEST(milliseconds_of(r, flag) == 0);
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_sign_nan_infinity_hex_or_an_absurd_size_is_one_line_naming_flag_and_value) {
+    for (const auto& flag : duration_flags) {
+        for (const char* text : {"-0",
+                                 "-0.0",
+                                 "-0.0004",
+                                 "-1",
+                                 "+1",
+                                 "nan",
+                                 "-nan",
+                                 "NaN",
+                                 "inf",
+                                 "-inf",
+                                 "infinity",
+                                 "0x10",
+                                 "0x1p3",
+                                 "1e3",
+                                 "1e-3",
+                                 "604800.001",
+                                 "604801",
+                                 "99999999999999999999999999999999",
+                                 "18446744073709551617",
+                                 "9223372036854775.807",
+                                 "1.2.3",
+                                 ".",
+                                 "",
+                                 " 1",
+                                 "1 ",
+                                 "1,5",
+                                 "١"}) {
+            auto r = parse_duration(flag, text);
+            BOOST_TEST_CONTEXT("--" << flag << " '" << text << "'") {
+                BOOST_REQUIRE(fails(r));
+                BOOST_TEST(r.error.find("--" + flag) != std::string::npos, r.error);
+                BOOST_TEST(r.error.find(std::string("'") + text + "'") != std::string::npos,
+                           r.error);
+                BOOST_TEST(r.error.find('\n') == std::string::npos);
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_minus_sign_is_refused_as_a_sign_not_as_garbage) {
+    auto r = parse_duration("kill-after", "-0");
+    BOOST_REQUIRE(fails(r));
+    BOOST_TEST(r.error == "--kill-after: '-0' has a sign; give 0 or more seconds, for example "
+                          "5 or 0.5");
+}
+
+BOOST_AUTO_TEST_CASE(the_config_file_follows_the_same_rules) {
+    for (const auto& flag : duration_flags) {
+        config_file small(flag + " = 0.0004\n");
+        auto r = parse({"--config", small.path.c_str(), "p", "c"});
+        BOOST_TEST_CONTEXT(flag << " = 0.0004") {
+            BOOST_REQUIRE(runs(r));
+            BOOST_TEST(milliseconds_of(r, flag) == 1);
+        }
+        for (const char* text : {"-0", "nan", "1e9", "604801"}) {
+            config_file bad(flag + " = " + text + "\n");
+            auto b = parse({"--config", bad.path.c_str(), "p", "c"});
+            BOOST_TEST_CONTEXT(flag << " = " << text) {
+                BOOST_REQUIRE(fails(b));
+                BOOST_TEST(b.error.find(bad.path + ": " + flag) != std::string::npos, b.error);
+                BOOST_TEST(b.error.find(std::string("'") + text + "'") != std::string::npos,
+                           b.error);
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
