@@ -32,6 +32,7 @@
 #include <string>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
@@ -140,14 +141,19 @@ void log_line(const char* fmt, ...) {
     }
 }
 
+// Signals without a name are logged by number: 32 and 33, which glibc keeps for itself.
 const char* signame(int sig) {
-    static char rt[16];
+    static char buf[16];
     const char* n = sigabbrev_np(sig);
-    if (n == nullptr && sig >= SIGRTMIN && sig <= SIGRTMAX) {
-        snprintf(rt, sizeof rt, "RTMIN+%d", sig - SIGRTMIN);
-        return rt;
+    if (n != nullptr) {
+        return n;
     }
-    return n ? n : "?";
+    if (sig >= SIGRTMIN && sig <= SIGRTMAX) {
+        snprintf(buf, sizeof buf, "RTMIN+%d", sig - SIGRTMIN);
+    } else {
+        snprintf(buf, sizeof buf, "%d", sig);
+    }
+    return buf;
 }
 
 int parse_signal(std::string s) {
@@ -268,18 +274,37 @@ void parse_args(int argc, char** argv) {
 }
 
 // The signals a supervisor may send, plus CHLD for reaping. They stay blocked in every
-// process testd becomes, and are read from a signalfd.
+// process testd becomes, and are read from a signalfd. The fault signals are among them
+// because a person or a runtime may send them with kill(); a fault testd itself raised would
+// still kill it, since the kernel forces those through a blocked mask. So are 32 and 33,
+// which glibc's sigaddset() and sigprocmask() refuse to touch: they are set here by hand and
+// blocked with block_handled_signals().
 sigset_t handled_signals() {
     sigset_t set;
     sigemptyset(&set);
-    for (int sig : {SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM, SIGTERM, SIGCHLD,
-                    SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH, SIGURG, SIGIO, SIGPWR}) {
+    for (int sig : {SIGHUP,  SIGINT,  SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE,  SIGALRM, SIGTERM,
+                    SIGCHLD, SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH, SIGURG,  SIGIO,
+                    SIGPWR,  SIGABRT, SIGSEGV, SIGBUS,  SIGSYS,  SIGILL,   SIGFPE,  SIGTRAP}) {
         sigaddset(&set, sig);
     }
     for (int sig = SIGRTMIN; sig <= SIGRTMAX; ++sig) {
         sigaddset(&set, sig);
     }
+    // The kernel's signal set is the first 64 bits of glibc's sigset_t, bit N-1 for signal N.
+    auto* bits = reinterpret_cast<unsigned long*>(&set);
+    for (int sig : {32, 33}) {
+        bits[(sig - 1) / (8 * sizeof(unsigned long))] |=
+            1UL << ((sig - 1) % (8 * sizeof(unsigned long)));
+    }
     return set;
+}
+
+void block_handled_signals() {
+    sigset_t set = handled_signals();
+    // The system call itself: glibc's sigprocmask() would quietly leave 32 and 33 unblocked.
+    if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, &set, nullptr, _NSIG / 8) != 0) {
+        die("rt_sigprocmask: %s", strerror(errno));
+    }
 }
 
 int make_signalfd() {
@@ -767,8 +792,7 @@ int main(int argc, char** argv) {
         report_sigstate();
     }
     // From here on no signal may kill testd by surprise: they are read from a signalfd.
-    sigset_t set = handled_signals();
-    sigprocmask(SIG_BLOCK, &set, nullptr);
+    block_handled_signals();
     log_start();
     std::string args;
     for (int i = 1; i < argc; ++i) {
