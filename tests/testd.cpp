@@ -49,7 +49,7 @@ const char usage_text[] =
     "  --pidfile-held          libbsd pidfile(3) style: create the pidfile empty at start (in\n"
     "                          the launcher with --fork), keep that descriptor open, and\n"
     "                          later write the pid through it without closing it\n"
-    "  --launcher-pidfile MS   with --fork: at the start of a wall-clock second the launcher\n"
+    "  --launcher-pidfile MS   with --fork: 50 ms into a wall-clock second the launcher\n"
     "                          writes its own pid in place, forks, waits MS, rewrites the\n"
     "                          file in place with the daemon's pid, then exits\n"
     "  --pidfile-content STR   pidfile text instead of \"%p\\n\": %p own pid, %P parent pid\n"
@@ -748,11 +748,17 @@ void reset_signal_state() {
 // A launcher that names itself in the pidfile first and its daemon later, rewriting the file
 // in place (same inode, and the same size when both pids have as many digits), both writes
 // within one second: a file system with one-second timestamps shows no change between them.
+//
+// The first write comes 50 to 150 ms into a second, not at its very start: the kernel stamps
+// files from a clock that lags the real time by up to a tick, and a write a few milliseconds
+// into a second could carry the previous second's time.
 [[noreturn]] void run_launcher_writing_pidfile() {
+    constexpr long ms = 1'000'000;
     timespec now{};
     clock_gettime(CLOCK_REALTIME, &now);
-    if (now.tv_nsec > 100'000'000) {
-        timespec rest{0, 1'000'000'000 - now.tv_nsec};
+    if (now.tv_nsec < 50 * ms || now.tv_nsec > 150 * ms) {
+        long wait = (1'000'000'000 + 50 * ms - now.tv_nsec) % 1'000'000'000;
+        timespec rest{0, wait};
         nanosleep(&rest, nullptr);
     }
     opt.pidfile_inplace = true;
