@@ -25,7 +25,7 @@ BOOST_DATA_TEST_CASE_F(Sandbox, signal_reaches_the_daemon_and_pidshim_stays,
     pid_t daemon = wait_started(log, "daemon");
     wait_following(shim, pidfile, daemon);
 
-    // kill(2) itself: shells and libc wrappers may refuse these numbers.
+    // Sent with kill(2), as another process would.
     BOOST_REQUIRE(kill(shim.pid(), sig) == 0);
     const std::string got = signal_line_prefix(daemon) + "role=daemon sig=" + std::to_string(sig);
     eventually([&] { return contains(slurp(log), got) || !shim.running(); });
