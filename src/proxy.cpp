@@ -56,7 +56,7 @@ void arm(boost::asio::steady_timer& timer, milliseconds after, Handler handler) 
 proxy::proxy(boost::asio::io_context& io, options opts)
     : io_(io), opts_(std::move(opts)), signals_(io.get_executor()),
       watch_(io.get_executor(), opts_.pidfile), notifier_(io), timeout_timer_(io),
-      discover_timer_(io), retry_timer_(io), kill_daemon_timer_(io), kill_command_timer_(io),
+      discover_timer_(io), retry_timer_(io), kill_daemon_timer_(io),
       grace_timer_(io) {
     int first = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     reserve_.emplace_back(first);
@@ -343,9 +343,6 @@ void proxy::forward(int received) {
             log::info("forwarded " + signal_name(received) + " to " + opts_.command.front() +
                       " (pid " + std::to_string(child_pid_) + "): " + opts_.pidfile +
                       " does not name the daemon yet");
-            if (stop) {
-                stop_given_to_command();
-            }
             if (!stop) {
                 return;
             }
@@ -390,22 +387,6 @@ bool proxy::deliver(int received, int signo) {
         log::info("forwarded " + what + " to " + whom);
     }
     return true;
-}
-
-// COMMAND has been given a stop signal while the daemon is not known: SIGKILL may follow it.
-void proxy::stop_given_to_command() {
-    if (command_stopped_ || opts_.kill_after.count() == 0) {
-        return;
-    }
-    command_stopped_ = true;
-    arm(kill_command_timer_, opts_.kill_after, [this] {
-        if (child_running()) {
-            log::warning(opts_.command.front() + " (pid " + std::to_string(child_pid_) +
-                         ") still running " + seconds_text(opts_.kill_after) +
-                         " after the stop signal; sending SIGKILL (--kill-after)");
-            ::kill(child_pid_, SIGKILL);
-        }
-    });
 }
 
 // The daemon PID has been given a stop signal: from now on SIGKILL may follow it.
@@ -570,6 +551,11 @@ void proxy::on_command_exit() {
         return;
     }
     std::string command = opts_.command.front();
+    if (stop_ && !no_children_left_) {
+        // Stopped while starting, and what it started lives on: the stop is held for the
+        // daemon, which gets it, and --kill-after's time, once PIDFILE names it.
+        return;
+    }
     if (code != 0) {
         std::string why = command + " " + exit_code::describe(*child_status_) + " before " +
                           opts_.pidfile + " named a daemon";
@@ -636,7 +622,6 @@ void proxy::end(int exit_code, std::string_view why) {
     discover_timer_.cancel();
     retry_timer_.cancel();
     kill_daemon_timer_.cancel();
-    kill_command_timer_.cancel();
     if (!why.empty()) {
         log::error(std::string(why));
     }

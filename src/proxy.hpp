@@ -74,7 +74,6 @@ class proxy {
     void forward(int received);
     bool deliver(int received, int signo);
     void stop_given(pid_t pid);
-    void stop_given_to_command();
     void hold(int received, int signo, const std::string& why);
     void arm_retry();
     void on_retry();
@@ -105,7 +104,6 @@ class proxy {
     boost::asio::steady_timer discover_timer_;
     boost::asio::steady_timer retry_timer_;
     boost::asio::steady_timer kill_daemon_timer_;
-    boost::asio::steady_timer kill_command_timer_;
     boost::asio::steady_timer grace_timer_;
 
     phase phase_ = phase::waiting;
@@ -145,7 +143,6 @@ class proxy {
     };
     std::optional<stop_request> stop_;
     pid_t stop_given_to_ = 0; // the last daemon that got it
-    bool command_stopped_ = false;
 
     // A pidfile left from before pidshim started, until it is rewritten.
     struct stale_pidfile {

@@ -32,6 +32,7 @@
 #include <string>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
@@ -48,7 +49,7 @@ const char usage_text[] =
     "  --pidfile-held          libbsd pidfile(3) style: create the pidfile empty at start (in\n"
     "                          the launcher with --fork), keep that descriptor open, and\n"
     "                          later write the pid through it without closing it\n"
-    "  --launcher-pidfile MS   with --fork: at the start of a wall-clock second the launcher\n"
+    "  --launcher-pidfile MS   with --fork: 50 ms into a wall-clock second the launcher\n"
     "                          writes its own pid in place, forks, waits MS, rewrites the\n"
     "                          file in place with the daemon's pid, then exits\n"
     "  --pidfile-content STR   pidfile text instead of \"%p\\n\": %p own pid, %P parent pid\n"
@@ -140,14 +141,19 @@ void log_line(const char* fmt, ...) {
     }
 }
 
+// Signals without a name are logged by number: 32 and 33, which glibc keeps for itself.
 const char* signame(int sig) {
-    static char rt[16];
+    static char buf[16];
     const char* n = sigabbrev_np(sig);
-    if (n == nullptr && sig >= SIGRTMIN && sig <= SIGRTMAX) {
-        snprintf(rt, sizeof rt, "RTMIN+%d", sig - SIGRTMIN);
-        return rt;
+    if (n != nullptr) {
+        return n;
     }
-    return n ? n : "?";
+    if (sig >= SIGRTMIN && sig <= SIGRTMAX) {
+        snprintf(buf, sizeof buf, "RTMIN+%d", sig - SIGRTMIN);
+    } else {
+        snprintf(buf, sizeof buf, "%d", sig);
+    }
+    return buf;
 }
 
 int parse_signal(std::string s) {
@@ -268,18 +274,37 @@ void parse_args(int argc, char** argv) {
 }
 
 // The signals a supervisor may send, plus CHLD for reaping. They stay blocked in every
-// process testd becomes, and are read from a signalfd.
+// process testd becomes, and are read from a signalfd. The fault signals are among them
+// because a person or a runtime may send them with kill(); a fault testd itself raised would
+// still kill it, since the kernel forces those through a blocked mask. So are 32 and 33,
+// which glibc's sigaddset() and sigprocmask() refuse to touch: they are set here by hand and
+// blocked with block_handled_signals().
 sigset_t handled_signals() {
     sigset_t set;
     sigemptyset(&set);
-    for (int sig : {SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM, SIGTERM, SIGCHLD,
-                    SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH, SIGURG, SIGIO, SIGPWR}) {
+    for (int sig : {SIGHUP,  SIGINT,  SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE,  SIGALRM, SIGTERM,
+                    SIGCHLD, SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH, SIGURG,  SIGIO,
+                    SIGPWR,  SIGABRT, SIGSEGV, SIGBUS,  SIGSYS,  SIGILL,   SIGFPE,  SIGTRAP}) {
         sigaddset(&set, sig);
     }
     for (int sig = SIGRTMIN; sig <= SIGRTMAX; ++sig) {
         sigaddset(&set, sig);
     }
+    // The kernel's signal set is the first 64 bits of glibc's sigset_t, bit N-1 for signal N.
+    auto* bits = reinterpret_cast<unsigned long*>(&set);
+    for (int sig : {32, 33}) {
+        bits[(sig - 1) / (8 * sizeof(unsigned long))] |=
+            1UL << ((sig - 1) % (8 * sizeof(unsigned long)));
+    }
     return set;
+}
+
+void block_handled_signals() {
+    sigset_t set = handled_signals();
+    // The system call itself: glibc's sigprocmask() would quietly leave 32 and 33 unblocked.
+    if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, &set, nullptr, _NSIG / 8) != 0) {
+        die("rt_sigprocmask: %s", strerror(errno));
+    }
 }
 
 int make_signalfd() {
@@ -723,11 +748,17 @@ void reset_signal_state() {
 // A launcher that names itself in the pidfile first and its daemon later, rewriting the file
 // in place (same inode, and the same size when both pids have as many digits), both writes
 // within one second: a file system with one-second timestamps shows no change between them.
+//
+// The first write comes 50 to 150 ms into a second, not at its very start: the kernel stamps
+// files from a clock that lags the real time by up to a tick, and a write a few milliseconds
+// into a second could carry the previous second's time.
 [[noreturn]] void run_launcher_writing_pidfile() {
+    constexpr long ms = 1'000'000;
     timespec now{};
     clock_gettime(CLOCK_REALTIME, &now);
-    if (now.tv_nsec > 100'000'000) {
-        timespec rest{0, 1'000'000'000 - now.tv_nsec};
+    if (now.tv_nsec < 50 * ms || now.tv_nsec > 150 * ms) {
+        long wait = (1'000'000'000 + 50 * ms - now.tv_nsec) % 1'000'000'000;
+        timespec rest{0, wait};
         nanosleep(&rest, nullptr);
     }
     opt.pidfile_inplace = true;
@@ -767,8 +798,7 @@ int main(int argc, char** argv) {
         report_sigstate();
     }
     // From here on no signal may kill testd by surprise: they are read from a signalfd.
-    sigset_t set = handled_signals();
-    sigprocmask(SIG_BLOCK, &set, nullptr);
+    block_handled_signals();
     log_start();
     std::string args;
     for (int i = 1; i < argc; ++i) {
