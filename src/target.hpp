@@ -21,8 +21,9 @@
 // or a pidfd cannot be registered with epoll, the process is identified by its pid and its start
 // time in /proc/PID/stat instead: read before and after the descendant check, and again before
 // every signal, which is sent only while that start time still names a live (not zombie)
-// process. Its exit is then seen by recheck() (called when a child of pidshim changed state)
-// and by a re-check that backs off from 10 ms to 1 s.
+// process. Its exit is then seen by a look at /proc that backs off from 10 ms to 1 s, or at
+// once when the owner calls recheck(). A pid can still be reused in the instant between the
+// last check and kill(), which a pidfd rules out and a start time cannot.
 namespace pidshim {
 
 class target {
