@@ -13,7 +13,6 @@
 #include <new>
 #include <poll.h>
 #include <sys/syscall.h>
-#include <system_error>
 #include <unistd.h>
 
 namespace pidshim {
