@@ -528,6 +528,9 @@ bool proxy::child_still_running() {
 void proxy::on_children_changed() {
     bool was_running = child_running();
     reap();
+    if (target_) {
+        target_->recheck(); // without pidfds, a child's exit is seen here first
+    }
     if (phase_ == phase::ending) {
         if (no_children_left_) {
             finish(final_status_);
