@@ -342,10 +342,11 @@ Options (option parsing stops at PIDFILE; everything after it goes to COMMAND):
       --signal-map FROM:TO  deliver a received FROM as TO; repeatable or comma-separated;
                             names (TERM, SIGTERM, term) or numbers; TO may be "none"
       --retry N             hold a signal that cannot be delivered yet and retry it up to
-                            N times (default 100)
+                            N times (default 100); a TERM, INT or QUIT is held until
+                            the daemon is known, however long that takes
       --retry-interval SECS ...this far apart (default 0.1: signals are held 10 s)
-      --kill-after SECS     SIGKILL the daemon if it still runs SECS after a forwarded
-                            TERM, INT or QUIT (default 0 = never)
+      --kill-after SECS     SIGKILL the daemon if it still runs SECS after a TERM, INT or
+                            QUIT reached it (default 0 = never)
   -g, --group               deliver signals to the daemon's whole process group, when it
                             leads one
       --notify-mainpid      with NOTIFY_SOCKET, also tell systemd MAINPID=<daemon pid>
