@@ -249,16 +249,14 @@ std::string parse_seconds(std::string_view text, milliseconds& out) {
     }
     // A week is far beyond any sane start or stop time, and keeps the arithmetic in range.
     constexpr long long most_ms = 7LL * 24 * 3600 * 1000;
-    const std::string too_long =
-        "is more than a week (" + std::to_string(most_ms / 1000) + " seconds)";
+    std::string too_long = "is more than a week (" + std::to_string(most_ms / 1000) + " seconds)";
     whole.remove_prefix(std::min(whole.find_first_not_of('0'), whole.size()));
     if (whole.size() > 7) {
         return too_long;
     }
     long long ms = 0;
-    for (char c : whole) {
-        ms = ms * 10 + (c - '0');
-    }
+    (void)std::from_chars(whole.data(), whole.data() + whole.size(), ms); // digits only, <= 7
+
     for (std::size_t i = 0; i < 3; ++i) {
         ms = ms * 10 + (i < fraction.size() ? fraction[i] - '0' : 0);
     }

@@ -200,10 +200,9 @@ bool pidfile_watch::read_events() {
                 if (event->wd != where->wd || (where == &link_ && !is_link_)) {
                     continue;
                 }
-                bool& rearm = where == &file_ ? rearm_file : rearm_link;
                 if (gone || where->watched != where->directory) {
                     // The watched directory went away, or one on the way to it appeared.
-                    rearm = true;
+                    (where == &file_ ? rearm_file : rearm_link) = true;
                     relevant = true;
                 } else if (event->len > 0 && where->name == event->name) {
                     relevant = true;

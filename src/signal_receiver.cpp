@@ -23,6 +23,7 @@ constexpr std::size_t kernel_sigset_size = 8;
     add_signal(set, signo);
     (void)block_signals(SIG_UNBLOCK, set, nullptr);
     (void)::raise(signo);
+    // cppcheck-suppress unreachableCode ; raise() returns if the signal is somehow not fatal
     ::_exit(128 + signo);
 }
 
