@@ -70,11 +70,6 @@ std::string pidfile_watch::open() {
     return {};
 }
 
-bool pidfile_watch::sees_every_change() const {
-    return inotify_.is_open() && file_.complete() &&
-           (!is_link_ || (link_.complete() && !link_to_link_));
-}
-
 void pidfile_watch::follow_link() {
     // A daemon writes through the link into another directory; that directory's events are
     // the ones that tell of a new pid.
@@ -89,8 +84,6 @@ void pidfile_watch::follow_link() {
     if (target.front() != '/') {
         target = file_.directory + "/" + target;
     }
-    struct stat st {};
-    link_to_link_ = ::lstat(target.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
     std::string directory = parent_directory(target);
     std::string name = base_name(target);
     if (is_link_ && link_.directory == directory && link_.name == name && link_.complete()) {
@@ -172,10 +165,6 @@ void pidfile_watch::resume() {
     if (!problem.empty()) {
         log::warning(problem);
     }
-}
-
-bool pidfile_watch::drain() {
-    return inotify_.is_open() && read_events();
 }
 
 bool pidfile_watch::read_events() {

@@ -24,10 +24,6 @@ class pidfile_watch {
     // message, or "" when watching.
     std::string start(std::function<void()> changed);
 
-    // Reads queued events without waiting: true when any may concern the pidfile. Lets a
-    // signal that races with a rewrite see the new pid.
-    bool drain();
-
     // Stops watching while the daemon is known and its pidfile is re-read on each signal
     // instead. Closing an inotify descriptor that holds a watch waits for the kernel to free
     // it (an RCU grace period, milliseconds); done at exit, that wait would delay the
@@ -36,11 +32,6 @@ class pidfile_watch {
     // Watches again, for a launcher that may write another pid; the caller re-reads the
     // pidfile afterwards, since it may have changed in the meantime.
     void resume();
-
-    // True while every way the pidfile's content can change (a write, even through a
-    // descriptor held open; a rename or link over it; a new symlink target) raises an event
-    // here, so that no pending event means no change.
-    bool sees_every_change() const;
 
   private:
     // A directory to watch for one name in it, through its nearest existing ancestor while
@@ -63,7 +54,6 @@ class pidfile_watch {
     place file_;
     place link_; // where the pidfile points, when it is a symbolic link
     bool is_link_ = false;
-    bool link_to_link_ = false; // a second hop is not watched: every read is needed
     bool paused_ = false;
     std::function<void()> changed_;
 };

@@ -259,6 +259,7 @@ void proxy::adopt(target pinned, const pidfile_content& content) {
     target_status_.reset();
     pid_t previous = former_ ? former_->pid : 0;
     target_.emplace(std::move(pinned));
+    ++generation_;
     target_version_ = content.version;
     target_name_ = process_tree::describe(target_->pid());
     last_refusal_.clear();
@@ -289,7 +290,7 @@ void proxy::adopt(target pinned, const pidfile_content& content) {
     }
     watch_target_exit();
     deliver_held();
-    if (stop_ && stop_given_to_ != target_->pid() && target_ && !target_->exited()) {
+    if (stop_ && target_ && stop_given_to_ != generation_ && !target_->exited()) {
         log::info("giving " + signal_name(stop_->received) + " to pid " + pid +
                   ": a stop was asked for before it was known");
         deliver(stop_->received, stop_->signo);
@@ -316,9 +317,10 @@ void proxy::forward(int received) {
         log::debug("ignoring " + signal_name(received) + ": the daemon is gone already");
         return;
     }
-    if (phase_ != phase::waiting && (!watch_.sees_every_change() || watch_.drain())) {
-        // PIDFILE is read again, not trusted unchanged: where file times are coarse, a
-        // rewrite can leave size and times as they were.
+    if (phase_ != phase::waiting) {
+        // PIDFILE is read again, never trusted unchanged: where file times are coarse a
+        // rewrite leaves size and times as they were, and inotify is not told of a write
+        // another host makes on a network file system.
         discover();
     }
     bool stop = is_stop_signal(received);
@@ -336,6 +338,7 @@ void proxy::forward(int received) {
     if (phase_ != phase::waiting) {
         return;
     }
+    bool given_to_command = false;
     if (child_still_running()) {
         // The daemon is not known yet: the command that is starting it is the next best.
         if (::kill(child_pid_, signo) == 0) {
@@ -345,9 +348,13 @@ void proxy::forward(int received) {
             if (!stop) {
                 return;
             }
+            given_to_command = true;
         }
     }
     hold(received, signo, waiting_reason());
+    if (given_to_command && !held_.empty() && held_.back().signo == signo) {
+        held_.back().given_to_command = true;
+    }
 }
 
 std::string proxy::waiting_reason() const {
@@ -370,7 +377,7 @@ bool proxy::deliver(int received, int signo) {
         return false;
     }
     if (err == 0 && is_stop_signal(received)) {
-        stop_given(target_->pid());
+        stop_given();
     }
     if (err == 0 && !log::enabled(log::level::info)) {
         return true; // --quiet: no line to compose on the busiest path
@@ -388,18 +395,19 @@ bool proxy::deliver(int received, int signo) {
     return true;
 }
 
-// The daemon PID has been given a stop signal: from now on SIGKILL may follow it.
-void proxy::stop_given(pid_t pid) {
+// The current daemon has been given a stop signal: from now on SIGKILL may follow it.
+void proxy::stop_given() {
     if (phase_ == phase::following) {
         phase_ = phase::stopping;
     }
-    if (stop_given_to_ == pid) {
+    if (stop_given_to_ == generation_) {
         return;
     }
-    stop_given_to_ = pid;
+    stop_given_to_ = generation_;
     if (opts_.kill_after.count() > 0) {
-        arm(kill_daemon_timer_, opts_.kill_after, [this, pid] {
-            if (target_ && target_->pid() == pid && !target_->exited()) {
+        unsigned generation = generation_;
+        arm(kill_daemon_timer_, opts_.kill_after, [this, generation] {
+            if (target_ && generation_ == generation && !target_->exited()) {
                 log::warning("pid " + target_name_ + " still running " +
                              seconds_text(opts_.kill_after) +
                              " after the stop signal; sending SIGKILL (--kill-after)");
@@ -474,6 +482,12 @@ void proxy::deliver_held() {
     auto held = std::move(held_);
     held_.clear();
     for (const auto& signal : held) {
+        if (signal.given_to_command && target_ && target_->pid() == child_pid_ && child_running()) {
+            // COMMAND is the daemon and had this stop already: a second TERM or INT is
+            // "hurry" to many programs.
+            stop_given();
+            continue;
+        }
         if (!target_ || !deliver(signal.received, signal.signo)) {
             // cppcheck-suppress useStlAlgorithm ; delivering is the point, not filtering
             held_.push_back(signal); // the daemon exited meanwhile: kept for its successor
@@ -526,7 +540,6 @@ bool proxy::child_still_running() {
 }
 
 void proxy::on_children_changed() {
-    bool was_running = child_running();
     reap();
     if (target_) {
         target_->recheck(); // without pidfds, a child's exit is seen here first
@@ -537,7 +550,7 @@ void proxy::on_children_changed() {
         }
         return;
     }
-    if (phase_ == phase::waiting && (was_running || no_children_left_)) {
+    if (phase_ == phase::waiting && (command_exit_unseen_ || no_children_left_)) {
         on_command_exit();
     }
 }
@@ -547,6 +560,7 @@ void proxy::on_command_exit() {
     if (child_running()) {
         return;
     }
+    command_exit_unseen_ = false;
     int code = exit_code::from_wait_status(*child_status_);
     if (daemon_seen_) {
         // The daemon exited before COMMAND did (mysqld_safe gave up restarting it).
@@ -587,6 +601,7 @@ void proxy::reap() {
         if (pid > 0) {
             if (pid == child_pid_) {
                 child_status_ = status;
+                command_exit_unseen_ = true;
                 log::debug(opts_.command.front() + " (pid " + std::to_string(pid) + ") " +
                            exit_code::describe(status));
             }
@@ -644,34 +659,53 @@ void proxy::end(int exit_code, std::string_view why) {
     }
     // Stopping needs a few descriptors (/proc, one pidfd at a time) even when they ran out.
     reserve_.clear();
-    auto left = process_tree::descendants_of(::getpid());
-    for (pid_t pid : left) {
-        auto pinned = target::pin(io_.get_executor(), pid);
-        if (pinned.pinned) {
-            log::info("sending SIGTERM to leftover process " + process_tree::describe(pid));
-            pinned.pinned->send(SIGTERM);
-        }
-    }
-    if (!left.empty()) {
-        arm(grace_timer_, opts_.kill_after.count() > 0 ? opts_.kill_after : default_grace,
-            [this] { on_grace_expired(); });
-    }
+    signal_leftovers();
+    arm(grace_timer_, opts_.kill_after.count() > 0 ? opts_.kill_after : default_grace,
+        [this] { on_grace_expired(); });
     reap();
     if (no_children_left_) {
         finish(exit_code);
     }
 }
 
-void proxy::on_grace_expired() {
+// SIGTERM to each leftover seen for the first time, SIGKILL to those that had their SIGTERM
+// and the grace period since.
+void proxy::signal_leftovers() {
     milliseconds grace = opts_.kill_after.count() > 0 ? opts_.kill_after : default_grace;
     for (pid_t pid : process_tree::descendants_of(::getpid())) {
+        bool warned = std::find(termed_.begin(), termed_.end(), pid) != termed_.end();
+        int signo = warned ? SIGKILL : SIGTERM;
         auto pinned = target::pin(io_.get_executor(), pid);
+        int err = 0;
         if (pinned.pinned) {
-            log::warning("sending SIGKILL to leftover process " + process_tree::describe(pid) +
-                         ": still running " + seconds_text(grace) + " after SIGTERM");
-            pinned.pinned->send(SIGKILL);
+            err = pinned.pinned->send(signo);
+        } else if (process_tree::parent_of(pid) == ::getpid()) {
+            // Cannot be pinned (no descriptor, no memory), but pidshim's own child: its pid
+            // stays its own until pidshim reaps it.
+            err = ::kill(pid, signo) == 0 ? 0 : errno;
+        } else {
+            continue;
+        }
+        if (err != 0) {
+            continue;
+        }
+        std::string who = process_tree::describe(pid);
+        if (warned) {
+            log::warning("sending SIGKILL to leftover process " + who + ": still running " +
+                         seconds_text(grace) + " after SIGTERM");
+        } else {
+            termed_.push_back(pid);
+            log::info("sending SIGTERM to leftover process " + who);
         }
     }
+}
+
+void proxy::on_grace_expired() {
+    // Repeated until no child is left: a process forked after the last look gets its
+    // SIGTERM, and its SIGKILL a grace period later.
+    signal_leftovers();
+    arm(grace_timer_, opts_.kill_after.count() > 0 ? opts_.kill_after : default_grace,
+        [this] { on_grace_expired(); });
 }
 
 void proxy::finish(int exit_code) {

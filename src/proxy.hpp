@@ -73,7 +73,7 @@ class proxy {
     void on_signal(int signo);
     void forward(int received);
     bool deliver(int received, int signo);
-    void stop_given(pid_t pid);
+    void stop_given();
     void hold(int received, int signo, const std::string& why);
     void arm_retry();
     void on_retry();
@@ -83,6 +83,7 @@ class proxy {
     void on_command_exit();
     void on_timeout();
     void end(int exit_code, std::string_view why);
+    void signal_leftovers();
     void on_grace_expired();
     void finish(int exit_code);
 
@@ -112,6 +113,7 @@ class proxy {
 
     pid_t child_pid_ = -1;
     std::optional<int> child_status_;
+    bool command_exit_unseen_ = false; // reaped, not yet acted on
     bool no_children_left_ = false;
 
     std::optional<target> target_;
@@ -133,6 +135,7 @@ class proxy {
         int received;
         int signo;
         std::optional<std::chrono::steady_clock::time_point> deadline; // none for a stop
+        bool given_to_command = false; // a stop COMMAND got while the daemon was unknown
     };
     std::vector<held_signal> held_;
 
@@ -142,7 +145,10 @@ class proxy {
         int signo;
     };
     std::optional<stop_request> stop_;
-    pid_t stop_given_to_ = 0; // the last daemon that got it
+    // Each adopted daemon is a new generation, so that nothing meant for one daemon (its
+    // stop, its --kill-after) reaches another that reused its pid.
+    unsigned generation_ = 0;
+    unsigned stop_given_to_ = 0; // the generation of the last daemon that got the stop
 
     // A pidfile left from before pidshim started, until it is rewritten.
     struct stale_pidfile {
@@ -154,6 +160,7 @@ class proxy {
     pid_t group_warning_pid_ = 0;
     bool ownership_warned_ = false;
 
+    std::vector<pid_t> termed_; // leftovers sent SIGTERM
     int final_status_ = 0;
     std::optional<int> exit_status_;
 

@@ -27,6 +27,22 @@ constexpr std::size_t kernel_sigset_size = 8;
     ::_exit(128 + signo);
 }
 
+// A signal about pidshim itself rather than a request to pass on: one the kernel raised for
+// its own fault (si_code > 0), one pidshim raised (abort(), or SIGXFSZ when a write of its
+// own went past RLIMIT_FSIZE, which the kernel sends as from pidshim), and SIGXCPU for its
+// own CPU time. The kernel's SIGINT, SIGQUIT or SIGWINCH from a terminal (SI_KERNEL) is a
+// request.
+bool is_own(const signalfd_siginfo& info) {
+    int signo = static_cast<int>(info.ssi_signo);
+    if (static_cast<pid_t>(info.ssi_pid) == ::getpid() && info.ssi_code <= 0) {
+        return true;
+    }
+    if (signo == SIGXCPU && info.ssi_code == SI_KERNEL) {
+        return true;
+    }
+    return is_fault_signal(signo) && info.ssi_code > 0;
+}
+
 } // namespace
 
 int block_signals(int how, const sigset_t& set, sigset_t* old) {
@@ -79,12 +95,11 @@ void signal_receiver::read() {
         for (std::size_t i = 0; i < bytes / sizeof(signalfd_siginfo); ++i) {
             const auto& info = batch_[i];
             int signo = static_cast<int>(info.ssi_signo);
-            // si_code > 0: the kernel's own (a fault, a bus error); pidshim's own pid: abort()
-            // or raise() in pidshim. Either way the fault is pidshim's.
-            bool own_fault = is_fault_signal(signo) &&
-                             (info.ssi_code > 0 || static_cast<pid_t>(info.ssi_pid) == ::getpid());
-            if (own_fault) {
-                die_of(signo);
+            if (is_own(info)) {
+                if (is_fault_signal(signo)) {
+                    die_of(signo);
+                }
+                continue; // about pidshim itself (SIGXFSZ from its own log): not the daemon's
             }
             received_(signo);
         }

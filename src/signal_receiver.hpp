@@ -21,9 +21,9 @@ class signal_receiver {
     explicit signal_receiver(const boost::asio::any_io_executor& executor);
 
     // Blocks SIGNALS and starts receiving them; `received` is called once per signal taken
-    // from the queue. A fault signal that pidshim raised itself (or the kernel raised for it)
-    // is not passed on: pidshim dies of it, as it would have. Returns an error message, or ""
-    // when receiving.
+    // from the queue. A signal about pidshim itself is not passed on: pidshim dies of a fault
+    // it raised (or the kernel raised for it), as it would have, and ignores the others it
+    // sent itself (SIGXFSZ from its own log). Returns an error message, or "" when receiving.
     std::string start(const std::vector<int>& signals, std::function<void(int)> received);
 
   private:

@@ -110,8 +110,9 @@ std::string not_running(pid_t pid) {
     return "pid " + std::to_string(pid) + " is not running";
 }
 
+// pidshim's own descriptor limit: no later attempt will do better. ENFILE and ENOMEM pass.
 bool is_resource_error(int err) {
-    return err == EMFILE || err == ENFILE || err == ENOMEM;
+    return err == EMFILE;
 }
 
 std::string not_a_descendant(const std::string& who) {
