@@ -1,5 +1,6 @@
 // Out of file descriptors, pidshim exits 125 with a line that says so, and stops what it
-// started: it must never leave a daemon running that nobody supervises any more.
+// started: it must never leave a daemon running that nobody supervises any more. Once it follows
+// a daemon, the pidfd it holds is enough: running out then costs a warning, not the daemon.
 #include "hardening.hpp"
 
 using namespace hardening;
@@ -113,4 +114,56 @@ BOOST_FIXTURE_TEST_CASE(descriptors_running_out_before_the_pidfile_exit_125_and_
     BOOST_CHECK_MESSAGE(wait_dead(daemon, code ? prompt : 0s),
                         "the daemon was left running" << dump(log));
     check_stderr_format(shim.err());
+}
+
+// pidshim follows a daemon, then cannot open anything more: every signal re-reads the pidfile
+// and fails, yet the daemon is pinned by the pidfd pidshim already holds, which is all it needs
+// to signal the daemon and to see it exit. In a PID namespace, since pidshim works on a pid it
+// could not check again.
+//
+// A transient ENFILE or ENOMEM takes the same path while a daemon is followed: read_pidfile()
+// reports any failure to open, stat or read the pidfile as an invalid pidfile, flagging EMFILE
+// alone as pidshim's own limit, and the proxy acts on that flag (exit 125) only while it waits
+// for a daemon; while it follows one, it warns and signals the daemon it holds.
+BOOST_FIXTURE_TEST_CASE(descriptors_running_out_while_following_keep_the_daemon, Sandbox) {
+    auto pidfile = path("app.pid");
+    auto log = path("app.log");
+    auto unrelated_log = path("unrelated.log");
+    PidNamespace ns(*this, R"(
+"$TESTD" --no-pidfile --log "$D/unrelated.log" &
+"$PIDSHIM" -v "$D/app.pid" "$TESTD" --fork --pidfile "$D/app.pid" --log "$D/app.log" &
+wait $!
+)");
+    pid_t unrelated = wait_started(unrelated_log, "daemon");
+    pid_t daemon = wait_started(log, "daemon");
+    wait_following(ns.proc, pidfile, daemon);
+    pid_t shim = ns.pidshim();
+
+    rlimit limit{};
+    BOOST_REQUIRE(prlimit(shim, RLIMIT_NOFILE, nullptr, &limit) == 0);
+    limit.rlim_cur = lowest_free_descriptor(shim);
+    BOOST_REQUIRE(prlimit(shim, RLIMIT_NOFILE, &limit, nullptr) == 0);
+    BOOST_TEST_MESSAGE("pidshim limited to " << limit.rlim_cur << " descriptors");
+
+    BOOST_REQUIRE(kill(shim, SIGHUP) == 0);
+    wait_for_signal(log, daemon, SIGHUP);
+    std::string warning = wait_for_line(
+        ns.proc.err_path, [&](const std::string& l) { return contains(l, "Too many open files"); },
+        "a warning that pidshim cannot read the pidfile");
+    BOOST_CHECK_MESSAGE(contains(warning, pidfile),
+                        "the warning does not name the pidfile: " << warning);
+    wait_signal_handled(shim, SIGHUP);
+    BOOST_REQUIRE_MESSAGE(alive(shim), "pidshim exited" << dump(ns.proc.err_path));
+    check_only_markers(
+        {{unrelated_log, unrelated, ns.host(unrelated)}, {ns.init_log, 1, ns.host(1)}});
+
+    BOOST_REQUIRE(kill(shim, SIGTERM) == 0);
+    wait_for_signal(log, daemon, SIGTERM);
+    BOOST_CHECK_EQUAL(ns.proc.wait_exit(), 128 + SIGTERM);
+    wait_for_line(log, "exit pid=" + std::to_string(daemon) + " role=daemon sig=TERM");
+    BOOST_CHECK(signals_of(log, daemon) == (std::vector<std::string>{"HUP", "TERM"}));
+    auto err = ns.proc.err();
+    BOOST_CHECK_MESSAGE(count_lines(err, "Too many open files") == 1, "not exactly one warning:\n"
+                                                                          << err);
+    check_stderr_format(err);
 }
