@@ -27,6 +27,10 @@ constexpr milliseconds default_grace{5000};
 constexpr milliseconds first_discovery{50};
 constexpr milliseconds slowest_discovery{1000};
 
+// How long a daemon that exits while PIDFILE is empty leaves its successor to write its pid:
+// a rewrite in place is a truncation, then a write, microseconds apart on a live machine.
+constexpr milliseconds successor_window{1000};
+
 std::string seconds_text(milliseconds ms) {
     auto whole = ms.count() / 1000;
     auto fraction = ms.count() % 1000;
@@ -109,7 +113,7 @@ int proxy::run() {
     if (!problem.empty()) {
         log::warning(problem);
     }
-    enter_waiting();
+    enter_waiting(opts_.timeout);
     io_.run();
     return exit_status_.value_or(exit_code::internal);
 }
@@ -128,11 +132,13 @@ bool proxy::start_command() {
 
 // ---- waiting: learning the daemon ----
 
-void proxy::enter_waiting() {
+void proxy::enter_waiting(milliseconds bound) {
     phase_ = phase::waiting;
+    command_exit_unseen_ = false; // whether COMMAND runs is known here
     watch_.resume();
-    if (opts_.timeout.count() > 0) {
-        arm(timeout_timer_, opts_.timeout, [this] { on_timeout(); });
+    waiting_bound_ = bound;
+    if (bound.count() > 0) {
+        arm(timeout_timer_, bound, [this] { on_timeout(); });
     }
     notify("STATUS=Waiting for " + opts_.pidfile + " to name the daemon");
     discover_delay_ = first_discovery;
@@ -524,13 +530,24 @@ void proxy::on_target_exit() {
     log::info("pid " + former_->name + " " + how);
     if (child_running()) {
         // COMMAND may start the daemon again (mysqld_safe restarts mysqld).
-        enter_waiting();
+        enter_waiting(opts_.timeout);
         return;
     }
-    int code = former_->status ? exit_code::from_wait_status(*former_->status)
-               : child_status_ ? exit_code::from_wait_status(*child_status_)
-                               : 0;
-    end(code, {});
+    if (seen.content.what == pidfile_content::status::unwritten && !no_children_left_) {
+        // PIDFILE is being rewritten in place (truncated, not yet written) by a successor the
+        // daemon started as it left: a moment to name it, rather than a SIGTERM as a leftover.
+        log::info(opts_.pidfile + " is empty; waiting up to " + seconds_text(successor_window) +
+                  " for it to name a successor");
+        enter_waiting(successor_window);
+        return;
+    }
+    end(former_status(), {});
+}
+
+int proxy::former_status() const {
+    return former_ && former_->status ? exit_code::from_wait_status(*former_->status)
+           : child_status_            ? exit_code::from_wait_status(*child_status_)
+                                      : 0;
 }
 
 bool proxy::child_still_running() {
@@ -564,7 +581,7 @@ void proxy::on_command_exit() {
     int code = exit_code::from_wait_status(*child_status_);
     if (daemon_seen_) {
         // The daemon exited before COMMAND did (mysqld_safe gave up restarting it).
-        end(former_ && former_->status ? exit_code::from_wait_status(*former_->status) : code, {});
+        end(former_status(), {});
         return;
     }
     std::string command = opts_.command.front();
@@ -622,6 +639,12 @@ void proxy::reap() {
 
 void proxy::on_timeout() {
     if (phase_ != phase::waiting) {
+        return;
+    }
+    if (daemon_seen_ && !child_running()) {
+        // The window for a successor closed: the daemon's own end, as if it had none.
+        log::info(opts_.pidfile + " named no successor within " + seconds_text(waiting_bound_));
+        end(former_status(), {});
         return;
     }
     std::string detail = last_refusal_.empty() ? "" : " (last problem: " + last_refusal_ + ")";

@@ -65,7 +65,7 @@ class proxy {
     // Steps, in the order they happen.
     bool enough_descriptors() const;
     bool start_command();
-    void enter_waiting();
+    void enter_waiting(milliseconds bound);
     void discover();
     void schedule_discovery();
     void act_on(sighting seen);
@@ -95,6 +95,7 @@ class proxy {
     bool child_still_running();
     void notify(const std::string& message);
     std::string waiting_reason() const;
+    int former_status() const;
 
     boost::asio::io_context& io_;
     options opts_;
@@ -109,6 +110,7 @@ class proxy {
 
     phase phase_ = phase::waiting;
     milliseconds discover_delay_{0};
+    milliseconds waiting_bound_{0}; // --timeout, or the window a successor has
     bool retry_armed_ = false;
 
     pid_t child_pid_ = -1;
