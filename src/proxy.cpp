@@ -297,8 +297,7 @@ void proxy::adopt(target pinned, const pidfile_content& content) {
     watch_target_exit();
     deliver_held();
     if (stop_ && target_ && stop_given_to_ != generation_ && !target_->exited()) {
-        log::info("giving " + signal_name(stop_->received) + " to pid " + pid +
-                  ": a stop was asked for before it was known");
+        // The stop asked for earlier: its "forwarded" line says it went to this daemon too.
         deliver(stop_->received, stop_->signo);
     }
 }

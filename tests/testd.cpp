@@ -276,15 +276,17 @@ void parse_args(int argc, char** argv) {
 // The signals a supervisor may send, plus CHLD for reaping. They stay blocked in every
 // process testd becomes, and are read from a signalfd. The fault signals are among them
 // because a person or a runtime may send them with kill(); a fault testd itself raised would
-// still kill it, since the kernel forces those through a blocked mask. So are 32 and 33,
+// still kill it, since the kernel forces those through a blocked mask. SIGXFSZ is among them
+// so that one a supervisor passes on is logged, not fatal. So are 32 and 33,
 // which glibc's sigaddset() and sigprocmask() refuse to touch: they are set here by hand and
 // blocked with block_handled_signals().
 sigset_t handled_signals() {
     sigset_t set;
     sigemptyset(&set);
-    for (int sig : {SIGHUP,  SIGINT,  SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE,  SIGALRM, SIGTERM,
-                    SIGCHLD, SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH, SIGURG,  SIGIO,
-                    SIGPWR,  SIGABRT, SIGSEGV, SIGBUS,  SIGSYS,  SIGILL,   SIGFPE,  SIGTRAP}) {
+    for (int sig :
+         {SIGHUP,  SIGINT,  SIGQUIT, SIGUSR1, SIGUSR2,  SIGPIPE, SIGALRM, SIGTERM, SIGCHLD,
+          SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH, SIGURG,  SIGIO,   SIGPWR,  SIGABRT,
+          SIGSEGV, SIGBUS,  SIGSYS,  SIGILL,  SIGFPE,   SIGTRAP, SIGXFSZ}) {
         sigaddset(&set, sig);
     }
     for (int sig = SIGRTMIN; sig <= SIGRTMAX; ++sig) {
