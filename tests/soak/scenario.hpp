@@ -153,6 +153,9 @@ inline Scenario make_scenario(uint64_t seed) {
              : k <= 88 ? Kind::crash_timer
              : k <= 95 ? Kind::hostile
                        : Kind::silent;
+    if (s.kind == Kind::silent) {
+        s.write = Write::rename; // nothing to hold a descriptor to
+    }
     s.pidfile_delay = r.chance(30) ? 0 : r.between(5, 300);
     if (s.link == Link::later_dir) {
         s.pidfile_delay = r.between(150, 300);
