@@ -740,6 +740,9 @@ void Runner::end_scenario() {
     auto bound = std::chrono::milliseconds(s_.pidfile_delay + delay + grace);
     if (s_.ending == Ending::timer) {
         bound += std::chrono::milliseconds(std::max(s_.exit_after, 0));
+        if (s_.workers_outlive) {
+            bound += std::chrono::milliseconds(s_.timeout);
+        }
     }
     if (s_.ending == Ending::timeout || (s_.ending == Ending::stop && s_.kind != Kind::normal)) {
         bound += std::chrono::milliseconds(s_.timeout);
@@ -1127,11 +1130,14 @@ int soak_main() {
     std::string base = tmpl;
     uint64_t seed = cfg.seed.value_or(static_cast<uint64_t>(
         std::chrono::system_clock::now().time_since_epoch().count() / 1000 % 1000000000000ULL));
+    char amount[64];
+    if (cfg.seconds > 0) {
+        snprintf(amount, sizeof amount, "for %g s", cfg.seconds);
+    } else {
+        snprintf(amount, sizeof amount, "%ld scenarios", cfg.scenarios);
+    }
     printf("pidshim_soak: seeds from %llu, %d at a time, %s; pidshim %s\n",
-           static_cast<unsigned long long>(seed), cfg.jobs,
-           cfg.seconds > 0 ? (std::to_string(cfg.seconds) + " s").c_str()
-                           : (std::to_string(cfg.scenarios) + " scenarios").c_str(),
-           cfg.pidshim.c_str());
+           static_cast<unsigned long long>(seed), cfg.jobs, amount, cfg.pidshim.c_str());
     fflush(stdout);
 
     auto start = Clock::now();

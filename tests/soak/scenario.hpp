@@ -191,6 +191,11 @@ inline Scenario make_scenario(uint64_t seed) {
     if (s.kind == Kind::crash_timer) {
         s.exit_after = r.between(0, s.pidfile_delay + 300);
         s.exit_code = r.chance(30) ? 0 : r.between(1, 120);
+        if (s.workers_outlive) {
+            // Workers that outlive a daemon gone before its pidfile keep pidshim waiting for
+            // one, rightly, until --timeout.
+            s.timeout = std::max(s.exit_after, s.pidfile_delay) + r.between(800, 1500);
+        }
     }
     if (s.kind == Kind::normal && r.chance(35)) {
         s.reexec_sig = r.pick(standard_palette());
