@@ -239,7 +239,6 @@ class Runner {
     std::vector<SentSignal> sent_;
     std::set<int> stops_sent_;
     std::map<pid_t, int> killed_by_soak_;
-    bool fault_sent_ = false;
     std::optional<Clock::time_point> end_at_;
     Clock::time_point deadline_;
 
@@ -568,7 +567,7 @@ static bool is_recipient(const std::string& role) {
 // after it was sent. Real-time signals queue: each must arrive once.
 bool Runner::all_arrived(std::string* missing) {
     for (auto& sent : sent_) {
-        if (!sent.counted || sent.sig >= SIGRTMIN) {
+        if (!sent.counted || is_realtime(sent.sig)) {
             continue;
         }
         bool found = false;
@@ -590,7 +589,7 @@ bool Runner::all_arrived(std::string* missing) {
     }
     std::map<int, int> counted, arrived;
     for (auto& sent : sent_) {
-        if (sent.counted && sent.sig >= SIGRTMIN) {
+        if (sent.counted && is_realtime(sent.sig)) {
             ++counted[sent.sig];
         }
     }
@@ -693,11 +692,6 @@ void Runner::do_step(const Step& st) {
         }
         break;
     }
-    case StepKind::fault:
-        fault_sent_ = true;
-        end_at_ = Clock::now();
-        send(st.sig, false);
-        break;
     }
 }
 
@@ -716,11 +710,6 @@ std::optional<int> Runner::status_of(pid_t pid) const {
     }
     if (auto k = killed_by_soak_.find(pid); k != killed_by_soak_.end()) {
         return 128 + k->second;
-    }
-    for (auto& step : s_.steps) {
-        if (step.kind == StepKind::fault && fault_sent_) {
-            return 128 + step.sig;
-        }
     }
     if (s_.kill_after > 0) {
         return 128 + SIGKILL; // --kill-after's (whether it was due is checked on its own)
@@ -749,8 +738,8 @@ void Runner::end_scenario() {
     }
     deadline_ = std::max(from, t0_) + bound + patience;
     if (!wait_for([] { return false; }, deadline_) && !shim_done_) {
-        const char* what[] = {"the stop signal",  "the crash", "the daemon was killed",
-                              "the fault signal", "the start", "the start"};
+        const char* what[] = {"the stop signal", "the crash", "the daemon was killed", "the start",
+                              "the start"};
         fail("pidshim still running " +
              std::to_string(
                  std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - from)
@@ -827,8 +816,7 @@ void Runner::check_after_exit() {
     // COMMAND is left out: DESIGN.md has --kill-after kill it too when it still runs.
     pid_t command = start_order_.empty() ? -1 : start_order_.front();
     for (auto& [pid, info] : procs_) {
-        if (info.role.empty() || info.exit || killed_by_soak_.count(pid) || fault_sent_ ||
-            pid == command) {
+        if (info.role.empty() || info.exit || killed_by_soak_.count(pid) || pid == command) {
             continue;
         }
         if (!info.stop_logged) {
@@ -851,7 +839,7 @@ void Runner::check_after_exit() {
     }
     for (auto& [name, n] : arrived) {
         int sig = sig_number(name);
-        if (sig >= SIGRTMIN && n > sent_count[name]) {
+        if (is_realtime(sig) && n > sent_count[name]) {
             fail("SIG" + name + " arrived " + std::to_string(n) + " times, sent " +
                  std::to_string(sent_count[name]));
         }
@@ -903,9 +891,6 @@ void Runner::check_after_exit() {
                       (killed_by_soak_.at(f) == SIGKILL
                            ? !p.exit
                            : p.exit && (p.exit->get("sig") == "TERM" || by_stop_code));
-            break;
-        case Ending::fault:
-            matches = !p.exit;
             break;
         case Ending::timer:
             matches = (p.exit && p.exit->get("code") == std::to_string(s_.exit_code)) ||
@@ -1118,7 +1103,7 @@ std::string replay_command(uint64_t seed) {
 // As init of the namespace: starts runners, J at a time, and reaps everything.
 int soak_main() {
     rlimit no_core{0, 0};
-    setrlimit(RLIMIT_CORE, &no_core); // faults are part of the scenarios
+    setrlimit(RLIMIT_CORE, &no_core); // should anything die of a fault signal
     sigset_t all;
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, nullptr);

@@ -2,6 +2,8 @@
 // Everything here follows from the scenario's seed alone, so that a seed names a scenario.
 #pragma once
 
+#include <algorithm>
+#include <cctype>
 #include <csignal>
 #include <cstdint>
 #include <optional>
@@ -43,7 +45,7 @@ enum class Link { none, existing_dir, later_dir };
 // exits by itself (--exit-after) at a random moment, perhaps before its pidfile; hostile: its
 // pidfile names a bystander; silent: it never writes one.
 enum class Kind { normal, crash_timer, hostile, silent };
-enum class Ending { stop, crash, kill_daemon, fault, timer, timeout };
+enum class Ending { stop, crash, kill_daemon, timer, timeout };
 
 enum class StepKind {
     sleep,          // ms
@@ -54,7 +56,6 @@ enum class StepKind {
     stop,           // sig sent to pidshim
     crash,          // the daemon is told (directly) to exit with a code
     kill_daemon,    // sig sent directly to the daemon, as by someone else
-    fault,          // a fault signal sent to pidshim, as by `kill -ABRT`
     mkdir_later,    // create the directory the pidfile symlink points into
 };
 
@@ -114,6 +115,17 @@ inline const std::vector<int>& standard_palette() {
     return p;
 }
 
+inline const std::vector<int>& fault_palette() {
+    static const std::vector<int> p = {SIGABRT, SIGSEGV, SIGBUS, SIGSYS, SIGILL, SIGFPE, SIGTRAP};
+    return p;
+}
+
+// Signals from 32 on queue: each one sent is delivered once.
+inline bool is_realtime(int sig) {
+    return sig >= 32;
+}
+
+// As testd logs them: 32 and 33 by number, glibc's real-time signals as RTMIN+N.
 inline std::string sig_name(int sig) {
     if (sig >= SIGRTMIN && sig <= SIGRTMAX) {
         return "RTMIN+" + std::to_string(sig - SIGRTMIN);
@@ -125,6 +137,9 @@ inline std::string sig_name(int sig) {
 inline int sig_number(const std::string& name) {
     if (name.rfind("RTMIN+", 0) == 0) {
         return SIGRTMIN + std::stoi(name.substr(6));
+    }
+    if (!name.empty() && std::all_of(name.begin(), name.end(), ::isdigit)) {
+        return std::stoi(name);
     }
     for (int s = 1; s < NSIG; ++s) {
         const char* n = sigabbrev_np(s);
@@ -212,10 +227,15 @@ inline Scenario make_scenario(uint64_t seed) {
         b.counted = counted;
         int n = r.between(1, 4);
         for (int i = 0; i < n; ++i) {
-            if (r.chance(50)) {
+            if (r.chance(5)) {
+                // A fault signal sent with kill(), as a person or a runtime may.
+                b.sigs.push_back(r.pick(fault_palette()));
+            } else if (r.chance(50)) {
                 b.sigs.push_back(r.pick(palette));
             } else {
-                int rt = SIGRTMIN + r.between(1, 4);
+                // 32 and 33 queue like the real-time signals glibc names.
+                int rt =
+                    r.chance(15) ? r.pick(std::vector<int>{32, 33}) : SIGRTMIN + r.between(1, 4);
                 for (int j = r.between(1, 3); j > 0; --j) {
                     b.sigs.push_back(rt);
                 }
@@ -303,18 +323,13 @@ inline Scenario make_scenario(uint64_t seed) {
         s.exit_on = true;
         s.exit_code = r.between(0, 120);
         s.steps.push_back(step(StepKind::crash));
-    } else if (e <= 92) {
+    } else {
         s.ending = Ending::kill_daemon;
         Step kd = step(StepKind::kill_daemon);
         // A TERM from someone else must end the daemon by itself, soon.
         bool term_ends_it = !s.ignore_stop && s.stop_delay < 1000;
         kd.sig = term_ends_it && r.chance(50) ? SIGTERM : SIGKILL;
         s.steps.push_back(kd);
-    } else {
-        s.ending = Ending::fault;
-        Step f = step(StepKind::fault);
-        f.sig = r.pick(std::vector<int>{SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGSYS, SIGTRAP});
-        s.steps.push_back(f);
     }
     return s;
 }
@@ -325,7 +340,7 @@ inline std::string describe(const Scenario& s) {
     const char* writes[] = {"rename", "in-place", "held-descriptor"};
     const char* links[] = {"", " via symlink", " via symlink into a later directory"};
     const char* kinds[] = {"normal", "crash-timer", "hostile-pidfile", "no-pidfile"};
-    const char* endings[] = {"stop", "crash", "kill-daemon", "fault", "timer", "timeout"};
+    const char* endings[] = {"stop", "crash", "kill-daemon", "timer", "timeout"};
     o << "seed " << s.seed << ": " << kinds[static_cast<int>(s.kind)] << ", "
       << modes[static_cast<int>(s.mode)] << ", pidfile by " << writes[static_cast<int>(s.write)]
       << links[static_cast<int>(s.link)] << " after " << s.pidfile_delay << " ms, ends by "
