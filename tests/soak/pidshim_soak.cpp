@@ -729,12 +729,9 @@ void Runner::end_scenario() {
     auto bound = std::chrono::milliseconds(s_.pidfile_delay + delay + grace);
     if (s_.ending == Ending::timer) {
         bound += std::chrono::milliseconds(std::max(s_.exit_after, 0));
-        if (s_.workers_outlive) {
-            bound += std::chrono::milliseconds(s_.timeout);
-        }
     }
-    if (s_.ending == Ending::timeout || (s_.ending == Ending::stop && s_.kind != Kind::normal)) {
-        bound += std::chrono::milliseconds(s_.timeout);
+    if (s_.timeout < Scenario().timeout) {
+        bound += std::chrono::milliseconds(s_.timeout); // the scenario may run into it
     }
     deadline_ = std::max(from, t0_) + bound + patience;
     if (!wait_for([] { return false; }, deadline_) && !shim_done_) {
@@ -908,6 +905,9 @@ void Runner::check_after_exit() {
         auto st = status_of(command);
         if (st) {
             accepted.insert(*st != 0 ? *st : 1);
+            if (*st == 0 && !stops_sent_.empty()) {
+                accepted.insert(0); // stopped while starting, nothing left to stop
+            }
         }
         if (timeout_reported_) {
             accepted = {124};

@@ -93,7 +93,7 @@ struct Scenario {
     int retry = 0;          // 0 = pidshim's default
     int retry_interval = 0; // ms
     bool stale = false;     // a pidfile naming a bystander exists before pidshim starts
-    int timeout = 30000;    // ms
+    int timeout = 30000;    // ms; shorter where the scenario may rightly run into it
     int stop_delay = 0;
     std::optional<int> stop_exit_code;
     bool ignore_stop = false;
@@ -266,6 +266,12 @@ inline Scenario make_scenario(uint64_t seed) {
         s.steps.push_back(burst(counted_early));
     }
     if (early_stop) {
+        if (s.workers_outlive && s.kind == Kind::normal) {
+            // Should the stop end COMMAND before any pidfile, workers left running keep
+            // pidshim waiting, rightly, for a daemon that may still be starting: until
+            // --timeout.
+            s.timeout = s.pidfile_delay + r.between(1000, 1500);
+        }
         s.steps.push_back(sleep(0, s.pidfile_delay + 50));
         s.steps.push_back(stop());
         if (r.chance(25)) {
