@@ -439,7 +439,7 @@ void Runner::on_log_line(off_t at, const std::string& line) {
 
 void Runner::on_err_line(const std::string& line) {
     if (cfg.verbose) {
-        note("pidshim: " + line);
+        note(line);
     }
     if (line.rfind("testd: ", 0) == 0) {
         testd_failed_ = true;
