@@ -212,6 +212,11 @@ class Runner {
     void check_after_exit();
     void check_bystanders();
     void clean_up();
+    // A live process of this scenario: pids are few in a PID namespace, and another
+    // scenario's process may have this one's old pid. testd's children share its argv.
+    bool ours(pid_t p) const {
+        return alive(p) && contains(slurp("/proc/" + std::to_string(p) + "/cmdline"), log_);
+    }
     bool is_bystander(pid_t p) const {
         return std::any_of(bystanders_.begin(), bystanders_.end(),
                            [p](const Bystander& b) { return b.pid == p; });
@@ -476,7 +481,7 @@ void Runner::refresh() {
         for (pid_t w : pidfile_writers_) {
             auto& p = procs_[w];
             if (p.exit || followed_at_.count(w) || discovery_reported_.count(w) ||
-                !p.pidfile_seen || Clock::now() - *p.pidfile_seen < patience || !alive(w)) {
+                !p.pidfile_seen || Clock::now() - *p.pidfile_seen < patience || !ours(w)) {
                 continue;
             }
             discovery_reported_.insert(w);
@@ -527,6 +532,8 @@ bool Runner::launcher_alive() const {
     for (pid_t p : start_order_) {
         auto it = procs_.find(p);
         if (it != procs_.end() && it->second.role == "launcher") {
+            // By state, not by ours(): an exiting process has lost its cmdline before it
+            // is a zombie, and until it is one pidshim may still hand it signals.
             return alive(p);
         }
     }
@@ -684,7 +691,12 @@ void Runner::do_step(const Step& st) {
         pid_t d = current_daemon();
         int sig = st.kind == StepKind::crash ? SIGPWR : st.sig;
         end_at_ = Clock::now();
-        if (d > 0 && kill(d, sig) == 0) {
+        int fd = d > 0 ? pidfd_open(d, 0) : -1;
+        bool sent = fd >= 0 && ours(d) && pidfd_send_signal(fd, sig) == 0;
+        if (fd >= 0) {
+            close(fd);
+        }
+        if (sent) {
             if (st.kind == StepKind::kill_daemon) {
                 killed_by_soak_[d] = sig;
             }
