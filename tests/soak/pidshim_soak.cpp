@@ -6,10 +6,14 @@
 //  - pidshim never exits while a process it started still runs (nor leaves one unreaped);
 //  - every stop, crash or kill ends with pidshim's exit within its bound;
 //  - pidshim exits with the daemon's status, and the daemon ended the way the scenario ended it;
-//  - SIGKILL reaches no process that was not given a stop signal first;
+//  - SIGKILL reaches no daemon, new master or worker that was not given a stop signal first
+//    (COMMAND is left out: DESIGN.md lets --kill-after kill it too);
 //  - a daemon that wrote its pidfile is followed within a bound;
 //  - every counted standard signal arrives at least once after it was sent, every counted
-//    real-time signal exactly as often as sent, and no signal arrives more often than sent.
+//    queued signal (32 and up) exactly as often as sent, and none more often than sent.
+//    A signal is counted only when nothing legitimate can lose it: not while a launcher may
+//    still receive it, not during an upgrade, not with a held-signal budget shorter than the
+//    scenario, and only when the daemon will read it before the scenario ends it.
 //
 // The whole soak runs as init of its own PID namespace, so that a pidshim that signals -1
 // cannot reach beyond it. Each scenario runs in a forked runner that is a child subreaper:
