@@ -527,12 +527,20 @@ void proxy::on_target_exit() {
     }
     std::string how = former_->status ? exit_code::describe(*former_->status) : "exited";
     log::info("pid " + former_->name + " " + how);
+    after_daemon_gone(seen);
+}
+
+// The daemon is gone and PIDFILE, as SEEN, names no successor: whether one may still come.
+void proxy::after_daemon_gone(const sighting& seen) {
     if (child_running()) {
         // COMMAND may start the daemon again (mysqld_safe restarts mysqld).
         enter_waiting(opts_.timeout);
         return;
     }
     if (seen.content.what == pidfile_content::status::unwritten && !no_children_left_) {
+        if (phase_ == phase::waiting && waiting_bound_ == successor_window) {
+            return; // the window is open already
+        }
         // PIDFILE is being rewritten in place (truncated, not yet written) by a successor the
         // daemon started as it left: a moment to name it, rather than a SIGTERM as a leftover.
         log::info(opts_.pidfile + " is empty; waiting up to " + seconds_text(successor_window) +
@@ -579,8 +587,15 @@ void proxy::on_command_exit() {
     command_exit_unseen_ = false;
     int code = exit_code::from_wait_status(*child_status_);
     if (daemon_seen_) {
-        // The daemon exited before COMMAND did (mysqld_safe gave up restarting it).
-        end(former_status(), {});
+        // The daemon exited before COMMAND did (a wrapper that ends with its daemon, or
+        // mysqld_safe giving up restarting it), or with it: a successor may be writing
+        // PIDFILE right now.
+        auto seen = observe();
+        if (seen.what == sighting::kind::candidate) {
+            act_on(std::move(seen));
+            return;
+        }
+        after_daemon_gone(seen);
         return;
     }
     std::string command = opts_.command.front();

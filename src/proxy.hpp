@@ -79,6 +79,7 @@ class proxy {
     void on_retry();
     void deliver_held();
     void on_target_exit();
+    void after_daemon_gone(const sighting& seen);
     void on_children_changed();
     void on_command_exit();
     void on_timeout();
