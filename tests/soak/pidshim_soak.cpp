@@ -6,8 +6,8 @@
 //  - pidshim never exits while a process it started still runs (nor leaves one unreaped);
 //  - every stop, crash or kill ends with pidshim's exit within its bound;
 //  - pidshim exits with the daemon's status, and the daemon ended the way the scenario ended it;
-//  - SIGKILL reaches no daemon, new master or worker that was not given a stop signal first
-//    (COMMAND is left out: DESIGN.md lets --kill-after kill it too);
+//  - SIGKILL reaches no process (COMMAND, daemon, new master, worker) that was not given a
+//    stop signal first;
 //  - a daemon that wrote its pidfile is followed within a bound;
 //  - every counted standard signal arrives at least once after it was sent, every counted
 //    queued signal (32 and up) exactly as often as sent, and none more often than sent.
@@ -836,11 +836,10 @@ void Runner::check_after_exit() {
                  ", which is not a daemon of this scenario");
         }
     }
-    // COMMAND is left out: DESIGN.md has --kill-after kill it too when it still runs.
+    // COMMAND included: --kill-after is for the daemon that got the stop, never for COMMAND.
     pid_t command = start_order_.empty() ? -1 : start_order_.front();
     for (auto& [pid, info] : procs_) {
-        if (info.role.empty() || info.role == "orphan" || info.exit || killed_by_soak_.count(pid) ||
-            pid == command) {
+        if (info.role.empty() || info.role == "orphan" || info.exit || killed_by_soak_.count(pid)) {
             continue;
         }
         if (!info.stop_logged) {
