@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <fcntl.h>
@@ -64,6 +65,22 @@ bool proc_is_ours() {
     return false;
 }
 
+// pidshim leaves its working directory once COMMAND runs (so that it keeps no mount busy):
+// a relative PIDFILE is anchored where pidshim was started first. Where that directory
+// cannot be named, PIDFILE stays relative and pidshim stays there.
+void anchor_pidfile(std::string& pidfile) {
+    if (pidfile.empty() || pidfile.front() == '/') {
+        return;
+    }
+    char* cwd = ::getcwd(nullptr, 0);
+    if (cwd == nullptr) {
+        return;
+    }
+    std::string dir = cwd;
+    std::free(cwd);
+    pidfile = dir + (dir.back() == '/' ? "" : "/") + pidfile;
+}
+
 } // namespace
 
 int main(int argc, char* argv[]) {
@@ -89,6 +106,7 @@ int main(int argc, char* argv[]) {
         break;
     }
     log::set_threshold(parsed.opts.verbosity);
+    anchor_pidfile(parsed.opts.pidfile);
     log::detect_journal();
     // A closed stderr must not kill pidshim while the daemon runs.
     (void)std::signal(SIGPIPE, SIG_IGN);

@@ -21,6 +21,10 @@ po::options_description command_line_options() {
         ("retry", po::value<std::string>())                   //
         ("retry-interval", po::value<std::string>())          //
         ("kill-after", po::value<std::string>())              //
+        ("stop-schedule", po::value<std::string>())           //
+        ("exit-map", po::value<std::vector<std::string>>())   //
+        ("parent-death", po::value<std::string>())            //
+        ("no-pidfile", po::bool_switch())                     //
         ("group,g", po::bool_switch())                        //
         ("notify-mainpid", po::bool_switch())                 //
         ("config", po::value<std::string>())                  //
@@ -40,6 +44,10 @@ po::options_description config_file_options() {
         ("retry", po::value<std::string>())                   //
         ("retry-interval", po::value<std::string>())          //
         ("kill-after", po::value<std::string>())              //
+        ("stop-schedule", po::value<std::string>())           //
+        ("exit-map", po::value<std::vector<std::string>>())   //
+        ("parent-death", po::value<std::string>())            //
+        ("no-pidfile", po::value<std::string>())              //
         ("group", po::value<std::string>())                   //
         ("notify-mainpid", po::value<std::string>())          //
         ("verbose", po::value<std::string>())                 //
@@ -195,8 +203,20 @@ void apply_signal_maps(const po::variables_map& vm, const std::string& where, si
     }
 }
 
+void apply_exit_maps(const po::variables_map& vm, const std::string& where, exit_map& map) {
+    if (vm.count("exit-map") == 0U) {
+        return;
+    }
+    for (const auto& spec : vm["exit-map"].as<std::vector<std::string>>()) {
+        std::string problem = map.add(spec);
+        if (!problem.empty()) {
+            throw option_error{where + ": " + std::move(problem)};
+        }
+    }
+}
+
 options build_options(const po::variables_map& cli, const po::variables_map& file,
-                      const std::string& config_path) {
+                      const std::string& config_path, bool& no_pidfile) {
     options opts;
     option_sources sources(cli, file);
     sources.set_config_path(config_path);
@@ -213,10 +233,32 @@ options build_options(const po::variables_map& cli, const po::variables_map& fil
     if (const auto* t = sources.text("kill-after", where)) {
         opts.kill_after = seconds_value(where, *t);
     }
+    if (const auto* t = sources.text("stop-schedule", where)) {
+        if (opts.kill_after.count() > 0) {
+            throw option_error{"--kill-after and --stop-schedule cannot be used together "
+                               "(--kill-after N is --stop-schedule N/KILL/forever)"};
+        }
+        std::string problem = parse_stop_schedule(*t, opts.schedule);
+        if (!problem.empty()) {
+            throw option_error{where + ": '" + *t + "': " + problem};
+        }
+    } else if (opts.kill_after.count() > 0) {
+        opts.schedule = kill_after_schedule(opts.kill_after);
+    }
+    if (const auto* t = sources.text("parent-death", where)) {
+        auto signo = parse_signal(*t);
+        if (!signo) {
+            throw option_error{where + ": '" + *t + "' is not a signal (for example TERM)"};
+        }
+        opts.parent_death = *signo;
+    }
     // The file's map first, so that the command line's entries override it per signal.
     apply_signal_maps(file, config_path + ": signal-map", opts.map);
     apply_signal_maps(cli, "--signal-map", opts.map);
+    apply_exit_maps(file, config_path + ": exit-map", opts.exits);
+    apply_exit_maps(cli, "--exit-map", opts.exits);
     opts.group = sources.flag("group");
+    no_pidfile = sources.flag("no-pidfile");
     opts.notify_mainpid = sources.flag("notify-mainpid");
     bool verbose = sources.flag("verbose");
     bool quiet = sources.flag("quiet");
@@ -274,6 +316,7 @@ std::string parse_seconds(std::string_view text, milliseconds& out) {
 
 parse_result parse_options(int argc, const char* const argv[]) {
     parse_result result;
+    bool no_pidfile = false;
     auto desc = command_line_options();
     int operands = find_operands(argc, argv, desc);
     try {
@@ -301,12 +344,21 @@ parse_result parse_options(int argc, const char* const argv[]) {
             config_path = cli["config"].as<std::string>();
             file = read_config_file(config_path);
         }
-        result.opts = build_options(cli, file, config_path);
+        result.opts = build_options(cli, file, config_path, no_pidfile);
     } catch (const po::error& e) {
         result.error = log::printable(e.what());
         return result;
     } catch (const option_error& e) {
         result.error = log::printable(e.message);
+        return result;
+    }
+    if (no_pidfile) {
+        if (operands >= argc) {
+            result.error = "missing COMMAND (--no-pidfile)";
+            return result;
+        }
+        result.opts.command.assign(argv + operands, argv + argc);
+        result.what = parse_result::action::run;
         return result;
     }
     if (operands >= argc) {
@@ -329,12 +381,18 @@ parse_result parse_options(int argc, const char* const argv[]) {
 
 std::string help_text() {
     return R"(Usage: pidshim [OPTIONS] PIDFILE COMMAND [ARG...]
+       pidshim [OPTIONS] --no-pidfile COMMAND [ARG...]
 
 Run COMMAND, find the daemon it starts through PIDFILE, forward the signals pidshim
 receives to that daemon, and stay in the foreground until the daemon is gone, exiting
 with the daemon's own status. A drop-in for "pidproxy PIDFILE COMMAND [ARG...]".
+With --no-pidfile, COMMAND itself is the daemon (a foreground program, as under tini or
+dumb-init); if it exits 0 leaving exactly one process, that process is the daemon.
 
-Options (option parsing stops at PIDFILE; everything after it goes to COMMAND):
+Options (option parsing stops at PIDFILE, or at COMMAND with --no-pidfile; everything
+after it goes to COMMAND):
+      --no-pidfile          there is no PIDFILE: follow COMMAND, then the one process a
+                            forking COMMAND leaves when it exits 0
   -t, --timeout SECS        wait this long for PIDFILE to name a live descendant;
                             then stop COMMAND and exit 124 (default 300, 0 = forever)
       --signal-map FROM:TO  deliver a received FROM as TO; repeatable or comma-separated;
@@ -343,10 +401,22 @@ Options (option parsing stops at PIDFILE; everything after it goes to COMMAND):
                             N times (default 100); a TERM, INT or QUIT is held until
                             the daemon is known, however long that takes
       --retry-interval SECS ...this far apart (default 0.1: signals are held 10 s)
+      --stop-schedule SCHED after a TERM, INT or QUIT: SIG/SECS/SIG/SECS..., as in
+                            start-stop-daemon --retry: QUIT/20/TERM/10/KILL/5 sends QUIT,
+                            waits up to 20 s for the daemon to exit, sends TERM, and so on;
+                            starting with SECS, the first signal is the one received; if
+                            the daemon outlives the schedule, pidshim exits 124
       --kill-after SECS     SIGKILL the daemon if it still runs SECS after a TERM, INT or
-                            QUIT reached it (default 0 = never)
+                            QUIT reached it (default 0 = never); same as
+                            --stop-schedule SECS/KILL/forever
+      --exit-map FROM:TO    exit TO when the daemon's status is FROM (143:0 for a runtime
+                            that takes only 0 as success); repeatable or comma-separated;
+                            pidshim's own statuses (1, 2, 124-127) are never mapped
+      --parent-death SIG    when the process that started pidshim exits, act as if SIG
+                            had been received (for example TERM)
   -g, --group               deliver signals to the daemon's whole process group, when it
-                            leads one
+                            leads one; with --no-pidfile, COMMAND starts a new group (and
+                            gets the terminal, if pidshim has it)
       --notify-mainpid      with NOTIFY_SOCKET, also tell systemd MAINPID=<daemon pid>
       --config FILE         read options from FILE (INI, same long names; the command
                             line wins)
@@ -359,8 +429,9 @@ SECS is a number of seconds such as 5 or 0.25, no sign, at most 604800 (a week);
 positive value is rounded up to whole milliseconds, so it never becomes 0.
 
 Exit status: the daemon's exit code, or 128+N if signal N killed it; COMMAND's status if
-it failed before PIDFILE named the daemon; 2 usage error; 124 --timeout expired;
-125 pidshim failed; 126 COMMAND not executable; 127 COMMAND not found.
+it failed before PIDFILE named the daemon; 1 COMMAND exited 0 and left no daemon; 2 usage
+error; 124 --timeout expired, or the daemon outlived --stop-schedule; 125 pidshim failed;
+126 COMMAND not executable; 127 COMMAND not found.
 )";
 }
 

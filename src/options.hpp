@@ -1,7 +1,9 @@
 #pragma once
 
+#include "exit_map.hpp"
 #include "log.hpp"
 #include "signals.hpp"
+#include "stop_schedule.hpp"
 
 #include <chrono>
 #include <string>
@@ -14,7 +16,7 @@ namespace pidshim {
 using std::chrono::milliseconds;
 
 struct options {
-    std::string pidfile;
+    std::string pidfile; // "" with --no-pidfile: COMMAND is the daemon
     std::vector<std::string> command;
     // Long enough for a database that replays its journal before it writes its pidfile.
     milliseconds timeout{std::chrono::seconds(300)};
@@ -23,6 +25,10 @@ struct options {
     unsigned retry = 100;
     milliseconds retry_interval{100};
     milliseconds kill_after{0};
+    // What follows a stop signal: --stop-schedule, or --kill-after's "SECS, then KILL".
+    stop_schedule schedule;
+    exit_map exits;
+    int parent_death = 0; // the signal pidshim acts on when its first parent exits; 0: none
     bool group = false;
     bool notify_mainpid = false;
     log::level verbosity = log::level::info;

@@ -1,5 +1,6 @@
 #include "process_tree.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <dirent.h>
 #include <fcntl.h>
@@ -80,7 +81,10 @@ std::string describe(pid_t pid) {
     return std::to_string(pid) + (name.empty() ? "" : " (" + name + ")");
 }
 
-std::vector<pid_t> descendants_of(pid_t ancestor) {
+namespace {
+
+// Each live process's parent, from one pass over /proc.
+std::multimap<pid_t, pid_t> live_children() {
     std::multimap<pid_t, pid_t> children;
     if (DIR* proc = ::opendir("/proc")) {
         while (const dirent* entry = ::readdir(proc)) {
@@ -98,6 +102,13 @@ std::vector<pid_t> descendants_of(pid_t ancestor) {
         }
         ::closedir(proc);
     }
+    return children;
+}
+
+} // namespace
+
+std::vector<pid_t> descendants_of(pid_t ancestor) {
+    auto children = live_children();
     std::vector<pid_t> found;
     std::vector<pid_t> frontier = {ancestor};
     while (!frontier.empty()) {
@@ -109,6 +120,17 @@ std::vector<pid_t> descendants_of(pid_t ancestor) {
             frontier.push_back(it->second);
         }
     }
+    return found;
+}
+
+std::vector<pid_t> children_of(pid_t parent) {
+    auto children = live_children();
+    std::vector<pid_t> found;
+    auto [first, last] = children.equal_range(parent);
+    for (auto it = first; it != last; ++it) {
+        found.push_back(it->second);
+    }
+    std::sort(found.begin(), found.end());
     return found;
 }
 

@@ -22,4 +22,7 @@ std::string describe(pid_t pid);
 // Every live process below `ancestor`, parents before their children.
 std::vector<pid_t> descendants_of(pid_t ancestor);
 
+// The live (not zombie) processes whose parent is `parent`.
+std::vector<pid_t> children_of(pid_t parent);
+
 } // namespace pidshim::process_tree

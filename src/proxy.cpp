@@ -58,7 +58,7 @@ void arm(boost::asio::steady_timer& timer, milliseconds after, Handler handler) 
 } // namespace
 
 proxy::proxy(boost::asio::io_context& io, options opts)
-    : io_(io), opts_(std::move(opts)), signals_(io.get_executor()),
+    : io_(io), opts_(std::move(opts)), signals_(io.get_executor()), parent_(io.get_executor()),
       watch_(io.get_executor(), opts_.pidfile), notifier_(io), timeout_timer_(io),
       discover_timer_(io), retry_timer_(io), kill_daemon_timer_(io), grace_timer_(io) {
     int first = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -93,33 +93,57 @@ int proxy::run() {
     // Signals are queued from before COMMAND starts, so none is lost in between.
     std::vector<int> received = forwarded_signals();
     received.push_back(SIGCHLD);
-    std::string failure = signals_.start(received, [this](int signo) { on_signal(signo); });
+    std::string failure = signals_.start(
+        received, [this](int signo, bool from_terminal) { on_signal(signo, from_terminal); });
     if (!failure.empty()) {
         log::error(failure);
         return exit_code::internal;
     }
-    auto before = read_pidfile(opts_.pidfile);
-    if (before.what == pidfile_content::status::ok) {
-        stale_ = stale_pidfile{before.version, before.pid};
-        log::info(opts_.pidfile + ": exists from before start (pid " + std::to_string(before.pid) +
-                  "); waiting for it to be rewritten");
+    watch_parent();
+    if (!no_pidfile()) {
+        auto before = read_pidfile(opts_.pidfile);
+        if (before.what == pidfile_content::status::ok) {
+            stale_ = stale_pidfile{before.version, before.pid};
+            log::info(opts_.pidfile + ": exists from before start (pid " +
+                      std::to_string(before.pid) + "); waiting for it to be rewritten");
+        }
     }
     if (!start_command()) {
         return *exit_status_;
     }
-    // Watched once COMMAND runs, since adding an inotify watch can take the kernel most of a
-    // millisecond; a pidfile written before the watch is in place is read just after it.
-    std::string problem = watch_.start([this] { discover(); });
-    if (!problem.empty()) {
-        log::warning(problem);
+    leave_working_directory();
+    if (no_pidfile()) {
+        follow_command();
+    } else {
+        // Watched once COMMAND runs, since adding an inotify watch can take the kernel most
+        // of a millisecond; a pidfile written before the watch is in place is read just after.
+        std::string problem = watch_.start([this] { discover(); });
+        if (!problem.empty()) {
+            log::warning(problem);
+        }
+        enter_waiting(opts_.timeout);
     }
-    enter_waiting(opts_.timeout);
     io_.run();
     return exit_status_.value_or(exit_code::internal);
 }
 
+void proxy::watch_parent() {
+    if (opts_.parent_death == 0) {
+        return;
+    }
+    std::string problem = parent_.start(opts_.parent_death, [this](pid_t parent) {
+        log::info("parent process " + std::to_string(parent) + " exited; acting as if " +
+                  signal_name(opts_.parent_death) + " was received (--parent-death)");
+        forward(opts_.parent_death);
+    });
+    if (!problem.empty()) {
+        log::warning(problem);
+    }
+}
+
 bool proxy::start_command() {
-    auto started = spawn_command(opts_.command);
+    // With --no-pidfile, --group puts COMMAND in a group of its own, for signals to reach.
+    auto started = spawn_command(opts_.command, opts_.group && no_pidfile());
     if (started.pid < 0) {
         log::error(started.error);
         exit_status_ = started.exit_code;
@@ -128,6 +152,41 @@ bool proxy::start_command() {
     child_pid_ = started.pid;
     log::debug("started " + opts_.command.front() + " as pid " + std::to_string(child_pid_));
     return true;
+}
+
+// pidshim keeps no directory busy: a mount COMMAND was started in can be unmounted once the
+// daemon leaves it. PIDFILE was made absolute before (main); a relative one, where the
+// directory could not be named, keeps pidshim where it is.
+void proxy::leave_working_directory() {
+    if (!no_pidfile() && opts_.pidfile.front() != '/') {
+        return;
+    }
+    if (::chdir("/") != 0) {
+        log::debug(std::string("cannot change directory to /: ") + std::strerror(errno));
+    }
+}
+
+// --no-pidfile: COMMAND is the daemon from its start.
+void proxy::follow_command() {
+    auto pinned = target::pin(io_.get_executor(), child_pid_);
+    if (pinned.pinned) {
+        adopt(std::move(*pinned.pinned), {}, origin::command);
+        return;
+    }
+    reap();
+    if (!child_status_) {
+        // Not gone, yet it cannot be watched: pidshim's own resources ran out.
+        end(exit_code::internal, "cannot follow " + opts_.command.front() + " (pid " +
+                                     std::to_string(child_pid_) + "): " + pinned.refusal);
+        return;
+    }
+    // Gone already (a launcher that forked and exited at once).
+    command_exit_unseen_ = false;
+    former_ = former_daemon{child_pid_,
+                            {},
+                            std::to_string(child_pid_) + " (" + opts_.command.front() + ")",
+                            child_status_};
+    after_command_daemon_gone();
 }
 
 // ---- waiting: learning the daemon ----
@@ -158,7 +217,7 @@ void proxy::schedule_discovery() {
 }
 
 void proxy::discover() {
-    if (phase_ != phase::ending) {
+    if (phase_ != phase::ending && !no_pidfile()) {
         act_on(observe());
     }
 }
@@ -221,7 +280,7 @@ void proxy::act_on(sighting seen) {
                          "; trusted only because pid " + std::to_string(seen.content.pid) +
                          " descends from pidshim");
         }
-        adopt(std::move(*seen.pinned), seen.content);
+        adopt(std::move(*seen.pinned), seen.content.version, origin::pidfile);
         return;
     case sighting::kind::current:
         target_version_ = seen.content.version;
@@ -258,7 +317,7 @@ void proxy::refuse(const std::string& reason) {
     log::warning(opts_.pidfile + ": ignoring pidfile: " + reason + still);
 }
 
-void proxy::adopt(target pinned, const pidfile_content& content) {
+void proxy::adopt(target pinned, const file_version& version, origin from) {
     if (target_) {
         former_ = former_daemon{target_->pid(), target_version_, target_name_, target_status_};
     }
@@ -266,15 +325,23 @@ void proxy::adopt(target pinned, const pidfile_content& content) {
     pid_t previous = former_ ? former_->pid : 0;
     target_.emplace(std::move(pinned));
     ++generation_;
-    target_version_ = content.version;
+    target_version_ = version;
     target_name_ = process_tree::describe(target_->pid());
     last_refusal_.clear();
     std::string pid = std::to_string(target_->pid());
-    if (previous != 0) {
-        log::info(opts_.pidfile + ": following pid " + target_name_ + " (it replaced pid " +
-                  std::to_string(previous) + ")");
-    } else {
-        log::info(opts_.pidfile + ": following pid " + target_name_);
+    switch (from) {
+    case origin::pidfile:
+        log::info(opts_.pidfile + ": following pid " + target_name_ +
+                  (previous != 0 ? " (it replaced pid " + std::to_string(previous) + ")" : ""));
+        break;
+    case origin::command:
+        log::info("following pid " + target_name_ + ", COMMAND itself (--no-pidfile)");
+        break;
+    case origin::left_behind:
+        log::info("pid " + former_->name +
+                  " exited with status 0 and left one process: following pid " + target_name_ +
+                  " as the daemon (--no-pidfile)");
+        break;
     }
     bool first = !daemon_seen_;
     daemon_seen_ = true;
@@ -284,12 +351,12 @@ void proxy::adopt(target pinned, const pidfile_content& content) {
         discover_timer_.cancel();
     }
     std::string message = first ? "READY=1\n" : "";
-    message += "STATUS=Following pid " + pid + " from " + opts_.pidfile;
+    message += "STATUS=Following pid " + pid + (no_pidfile() ? "" : " from " + opts_.pidfile);
     if (opts_.notify_mainpid) {
         message += "\nMAINPID=" + pid;
     }
     notify(message);
-    if (!opts_.notify_mainpid) {
+    if (!opts_.notify_mainpid && !no_pidfile()) {
         // From now on each signal re-reads the pidfile; only MAINPID= needs to follow a
         // rewrite the moment it happens.
         watch_.pause();
@@ -304,11 +371,24 @@ void proxy::adopt(target pinned, const pidfile_content& content) {
 
 // ---- signals ----
 
-void proxy::on_signal(int signo) {
+void proxy::on_signal(int signo, bool from_terminal) {
     if (signo == SIGCHLD) {
         on_children_changed();
-    } else {
-        forward(signo);
+        return;
+    }
+    if (opts_.parent_death != 0 && parent_.sent_by_kernel(signo)) {
+        log::info("parent process exited; acting as if " + signal_name(signo) +
+                  " was received (--parent-death)");
+    }
+    forward(signo);
+    if (from_terminal && (signo == SIGTSTP || signo == SIGTTIN || signo == SIGTTOU) &&
+        opts_.map[signo] != signal_map::none) {
+        // Job control, as dumb-init does it: Ctrl-Z (or a background job touching the
+        // terminal) stops the job, and pidshim is part of it; the shell's SIGCONT resumes
+        // pidshim, which passes it on. A TSTP sent with kill() is only passed on, so that a
+        // supervisor's later stop still finds pidshim awake.
+        log::debug("stopping with the job: " + signal_name(signo) + " came from the terminal");
+        (void)::kill(::getpid(), SIGSTOP);
     }
 }
 
@@ -317,6 +397,10 @@ void proxy::forward(int received) {
     if (signo == signal_map::none) {
         log::debug("dropping " + signal_name(received) + " (--signal-map)");
         return;
+    }
+    bool stop = is_stop_signal(received);
+    if (stop && opts_.schedule.first_signal() != 0) {
+        signo = opts_.schedule.first_signal(); // --stop-schedule's first step
     }
     if (phase_ == phase::ending) {
         log::debug("ignoring " + signal_name(received) + ": the daemon is gone already");
@@ -328,7 +412,6 @@ void proxy::forward(int received) {
         // another host makes on a network file system.
         discover();
     }
-    bool stop = is_stop_signal(received);
     if (stop && !stop_) {
         stop_ = stop_request{received, signo};
         notify("STOPPING=1\nSTATUS=Stopping on " + signal_name(received));
@@ -360,6 +443,10 @@ void proxy::forward(int received) {
     if (given_to_command && !held_.empty() && held_.back().signo == signo) {
         held_.back().given_to_command = true;
     }
+}
+
+std::string proxy::pidfile_says() const {
+    return no_pidfile() ? "the next daemon is known" : opts_.pidfile + " names a live daemon";
 }
 
 std::string proxy::waiting_reason() const {
@@ -409,24 +496,51 @@ void proxy::stop_given() {
         return;
     }
     stop_given_to_ = generation_;
-    if (opts_.kill_after.count() > 0) {
-        unsigned generation = generation_;
-        arm(kill_daemon_timer_, opts_.kill_after, [this, generation] {
-            if (target_ && generation_ == generation && !target_->exited()) {
-                log::warning("pid " + target_name_ + " still running " +
-                             seconds_text(opts_.kill_after) +
-                             " after the stop signal; sending SIGKILL (--kill-after)");
-                target_->send(SIGKILL);
-            }
-        });
+    next_stop_step(generation_, 0);
+}
+
+// The daemon of GENERATION got the signal of step SENT of the stop schedule: the next step
+// comes after that step's wait, unless the daemon is gone by then (or replaced).
+void proxy::next_stop_step(unsigned generation, std::size_t sent) {
+    const auto& schedule = opts_.schedule;
+    if (sent >= schedule.steps.size() || !schedule.steps[sent].wait) {
+        return; // no schedule, or its last wait is "forever"
     }
+    milliseconds wait = *schedule.steps[sent].wait;
+    arm(kill_daemon_timer_, wait, [this, generation, sent, wait] {
+        if (!target_ || generation_ != generation || target_->exited()) {
+            return;
+        }
+        const auto& steps = opts_.schedule.steps;
+        int previous = steps[sent].signo != 0 ? steps[sent].signo : stop_->signo;
+        if (sent + 1 == steps.size()) {
+            // The operator's schedule has no further step: pidshim says so and leaves, as
+            // start-stop-daemon does, rather than send a signal nobody asked for.
+            phase_ = phase::ending;
+            log::error("pid " + target_name_ + " still running after the stop schedule " +
+                       opts_.schedule.text + " ran out; exiting " +
+                       std::to_string(exit_code::timeout) + " and leaving it running");
+            finish(exit_code::timeout);
+            return;
+        }
+        int signo = steps[sent + 1].signo;
+        std::string why = opts_.schedule.from_kill_after
+                              ? std::string("--kill-after")
+                              : "--stop-schedule step " + std::to_string(sent + 2) + " of " +
+                                    std::to_string(steps.size());
+        log::warning("pid " + target_name_ + " still running " + seconds_text(wait) + " after " +
+                     signal_name(previous) + "; sending " + signal_name(signo) + " (" + why + ")");
+        bool to_group = opts_.group && target_->leads_group();
+        (void)(to_group ? target_->send_to_group(signo) : target_->send(signo));
+        next_stop_step(generation, sent + 1);
+    });
 }
 
 void proxy::hold(int received, int signo, const std::string& why) {
     bool stop = is_stop_signal(received);
     if (!stop && opts_.retry == 0) {
-        log::warning("dropping " + signal_name(received) + ": " + opts_.pidfile + ": " + why +
-                     " (--retry 0)");
+        log::warning("dropping " + signal_name(received) + ": " +
+                     (no_pidfile() ? "" : opts_.pidfile + ": ") + why + " (--retry 0)");
         return;
     }
     // Pending standard signals coalesce, as the kernel's own do; real-time ones queue.
@@ -440,8 +554,8 @@ void proxy::hold(int received, int signo, const std::string& why) {
         deadline = clock::now() + opts_.retry_interval * opts_.retry;
     }
     held_.push_back({received, signo, deadline});
-    log::info("holding " + signal_name(received) + " until " + opts_.pidfile +
-              " names a live daemon (" + why + ")" + (stop ? "; a stop is kept until then" : ""));
+    log::info("holding " + signal_name(received) + " until " + pidfile_says() + " (" + why + ")" +
+              (stop ? "; a stop is kept until then" : ""));
     arm_retry();
 }
 
@@ -518,6 +632,10 @@ void proxy::on_target_exit() {
     reap();
     former_ = former_daemon{target_->pid(), target_version_, target_name_, target_status_};
     target_.reset();
+    if (no_pidfile()) {
+        after_command_daemon_gone();
+        return;
+    }
     // A daemon that replaced itself (binary upgrade, re-fork) has rewritten PIDFILE to name
     // its successor: always read again, never judged unchanged by its times.
     auto seen = observe();
@@ -551,10 +669,48 @@ void proxy::after_daemon_gone(const sighting& seen) {
     end(former_status(), {});
 }
 
+// --no-pidfile: the daemon (COMMAND, or the process it left) is gone. A forking launcher
+// exits 0 and leaves its daemon, which became pidshim's child; exactly one such process is
+// the daemon, as systemd's GuessMainPID= has it. Between several, pidshim does not guess.
+void proxy::after_command_daemon_gone() {
+    std::string gone =
+        "pid " + former_->name + " " +
+        (former_->status ? exit_code::describe(*former_->status) : std::string("exited"));
+    reap();
+    bool clean =
+        former_->status && WIFEXITED(*former_->status) && WEXITSTATUS(*former_->status) == 0;
+    std::vector<pid_t> left;
+    if (clean) {
+        left = process_tree::children_of(::getpid());
+    }
+    if (left.size() == 1) {
+        auto pinned = target::pin(io_.get_executor(), left.front());
+        if (pinned.pinned) {
+            adopt(std::move(*pinned.pinned), {}, origin::left_behind);
+            return;
+        }
+    }
+    if (left.size() > 1 && !stop_) {
+        std::string names;
+        for (pid_t pid : left) {
+            names += (names.empty() ? "" : ", ") + process_tree::describe(pid);
+        }
+        end(1, gone + " and left " + std::to_string(left.size()) + " processes: " + names +
+                   "; cannot tell which is the daemon (give its PIDFILE instead of "
+                   "--no-pidfile); stopping them");
+        return;
+    }
+    log::info(gone);
+    end(former_status(), {});
+}
+
+// The status pidshim exits with when the daemon is gone: the daemon's, or COMMAND's, after
+// --exit-map.
 int proxy::former_status() const {
-    return former_ && former_->status ? exit_code::from_wait_status(*former_->status)
-           : child_status_            ? exit_code::from_wait_status(*child_status_)
-                                      : 0;
+    int status = former_ && former_->status ? exit_code::from_wait_status(*former_->status)
+                 : child_status_            ? exit_code::from_wait_status(*child_status_)
+                                            : 0;
+    return mapped(status);
 }
 
 bool proxy::child_still_running() {
@@ -611,14 +767,14 @@ void proxy::on_command_exit() {
             log::info(why);
             why.clear();
         }
-        end(code, why);
+        end(mapped(code), why);
         return;
     }
     if (!no_children_left_) {
         return; // a forking launcher: its daemon is on its way to write the pidfile
     }
     if (stop_) {
-        end(0, {}); // stopped before it had started a daemon: nothing is left to stop
+        end(mapped(0), {}); // stopped before it had started a daemon: nothing is left to stop
         return;
     }
     end(1, command + " exited with status 0 but left no process running, and " + opts_.pidfile +

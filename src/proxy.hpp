@@ -2,6 +2,7 @@
 
 #include "notify.hpp"
 #include "options.hpp"
+#include "parent_watch.hpp"
 #include "pidfile.hpp"
 #include "pidfile_watch.hpp"
 #include "signal_receiver.hpp"
@@ -17,7 +18,8 @@
 #include <vector>
 
 // The lifecycle of DESIGN.md as events on one io_context: start COMMAND, learn the daemon
-// from PIDFILE, forward signals, follow rewrites, and end when everything started is gone.
+// (from PIDFILE; with --no-pidfile, COMMAND itself, then the one process it leaves), forward
+// signals, follow rewrites, and end when everything started is gone.
 namespace pidshim {
 
 class proxy {
@@ -32,7 +34,7 @@ class proxy {
     // Every change of phase happens in enter_waiting(), adopt(), stop_given() and end().
     //
     // waiting    No daemon is known: COMMAND is starting it, or the last one exited while
-    //            COMMAND still runs (mysqld_safe restarts mysqld).
+    //            COMMAND still runs (mysqld_safe restarts mysqld). Never with --no-pidfile.
     //   PIDFILE event, or its re-read (50 ms doubling to 1 s)  -> adopt: following/stopping
     //   signal            -> given to COMMAND while it runs; a stop, and any other signal
     //                        once COMMAND is gone, is held for the daemon
@@ -42,7 +44,11 @@ class proxy {
     //   signal            -> PIDFILE re-read, delivered to the daemon it names; a stop signal
     //                        -> stopping
     //   daemon exited     -> adopt the successor PIDFILE names; else waiting while COMMAND
-    //                        runs; else ending with the daemon's status
+    //                        runs; else ending with the daemon's status. With --no-pidfile:
+    //                        a daemon that exited 0 and left exactly one process of pidshim's
+    //                        own is succeeded by it; else ending
+    //   a stop's --stop-schedule step due, the daemon still running -> its next signal; the
+    //                        schedule ran out -> pidshim exits 124, leaving the daemon
     // stopping   As following, once a stop signal has reached the daemon. A stop is never
     //            forgotten: every daemon adopted from now on gets it at once, and
     //            --kill-after runs for each process from the moment it got the stop.
@@ -62,24 +68,32 @@ class proxy {
     };
     sighting observe();
 
+    // Where a daemon came from, for the line that says pidshim follows it.
+    enum class origin { pidfile, command, left_behind };
+
     // Steps, in the order they happen.
     bool enough_descriptors() const;
+    void watch_parent();
     bool start_command();
+    void leave_working_directory();
+    void follow_command();
     void enter_waiting(milliseconds bound);
     void discover();
     void schedule_discovery();
     void act_on(sighting seen);
-    void adopt(target pinned, const pidfile_content& content);
-    void on_signal(int signo);
+    void adopt(target pinned, const file_version& version, origin from);
+    void on_signal(int signo, bool from_terminal);
     void forward(int received);
     bool deliver(int received, int signo);
     void stop_given();
+    void next_stop_step(unsigned generation, std::size_t sent);
     void hold(int received, int signo, const std::string& why);
     void arm_retry();
     void on_retry();
     void deliver_held();
     void on_target_exit();
     void after_daemon_gone(const sighting& seen);
+    void after_command_daemon_gone();
     void on_children_changed();
     void on_command_exit();
     void on_timeout();
@@ -93,6 +107,9 @@ class proxy {
     void reap();
     void refuse(const std::string& reason);
     bool child_running() const { return child_pid_ > 0 && !child_status_; }
+    bool no_pidfile() const { return opts_.pidfile.empty(); }
+    int mapped(int status) const { return opts_.exits[status]; }
+    std::string pidfile_says() const;
     bool child_still_running();
     void notify(const std::string& message);
     std::string waiting_reason() const;
@@ -101,6 +118,7 @@ class proxy {
     boost::asio::io_context& io_;
     options opts_;
     signal_receiver signals_;
+    parent_watch parent_;
     pidfile_watch watch_;
     notifier notifier_;
     boost::asio::steady_timer timeout_timer_;

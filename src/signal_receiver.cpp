@@ -60,7 +60,7 @@ void add_signal(sigset_t& set, int signo) {
 signal_receiver::signal_receiver(const boost::asio::any_io_executor& executor) : fd_(executor) {}
 
 std::string signal_receiver::start(const std::vector<int>& signals,
-                                   std::function<void(int)> received) {
+                                   std::function<void(int, bool)> received) {
     sigset_t set;
     sigemptyset(&set);
     for (int signo : signals) {
@@ -101,7 +101,7 @@ void signal_receiver::read() {
                 }
                 continue; // about pidshim itself (SIGXFSZ from its own log): not the daemon's
             }
-            received_(signo);
+            received_(signo, info.ssi_code == SI_KERNEL);
         }
         read();
     });

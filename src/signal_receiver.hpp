@@ -20,17 +20,19 @@ class signal_receiver {
   public:
     explicit signal_receiver(const boost::asio::any_io_executor& executor);
 
-    // Blocks SIGNALS and starts receiving them; `received` is called once per signal taken
-    // from the queue. A signal about pidshim itself is not passed on: pidshim dies of a fault
-    // it raised (or the kernel raised for it), as it would have, and ignores the others it
-    // sent itself (SIGXFSZ from its own log). Returns an error message, or "" when receiving.
-    std::string start(const std::vector<int>& signals, std::function<void(int)> received);
+    // Blocks SIGNALS and starts receiving them; `received(signo, from_terminal)` is called once
+    // per signal taken from the queue; from_terminal is true for a signal the kernel sent on a
+    // terminal's behalf (Ctrl-C, Ctrl-Z, a background read), false for one a process sent. A signal
+    // about pidshim itself is not passed on: pidshim dies of a fault it raised (or the kernel
+    // raised for it), as it would have, and ignores the others it sent itself (SIGXFSZ from its own
+    // log). Returns an error message, or "" when receiving.
+    std::string start(const std::vector<int>& signals, std::function<void(int, bool)> received);
 
   private:
     void read();
 
     boost::asio::posix::stream_descriptor fd_;
-    std::function<void(int)> received_;
+    std::function<void(int, bool)> received_;
     std::array<signalfd_siginfo, 16> batch_{};
 };
 

@@ -127,12 +127,18 @@ void close_all_but(const std::vector<int>& keep) {
 // to keep all that is left, so that its own closing finds nothing more to close.
 class clean_child {
   public:
+    explicit clean_child(bool new_group) : new_group_(new_group) {}
+
     // Parent, before fork: block every signal until the child has its own state, and note
     // which signals the child would inherit as ignored.
     template <typename Launcher>
     bp::error_code on_setup(Launcher& launcher, const bp::filesystem::path&, const char* const*&) {
         ignored_ = ignored_signals();
         parent_ = ::getpid();
+        // The terminal goes to COMMAND's new group only if pidshim's group has it now: a
+        // background pidshim does not take the terminal from the shell's foreground job.
+        give_terminal_ =
+            new_group_ && ::isatty(STDIN_FILENO) == 1 && ::tcgetpgrp(STDIN_FILENO) == ::getpgrp();
         // Room for the launcher's own entries (stdio and its pipe), added in the child without
         // allocating.
         keep_ = inherited();
@@ -156,6 +162,18 @@ class clean_child {
             if ((ignored_ >> (signo - 1) & 1U) != 0 && signo != SIGKILL && signo != SIGSTOP) {
                 (void)::syscall(SYS_rt_sigaction, signo, default_action.data(), nullptr,
                                 sizeof(unsigned long));
+            }
+        }
+        if (new_group_) {
+            // --group: a group of its own, which signals reach as a whole (a shell script's
+            // children too), and pidshim is not in. The launcher reports success only after
+            // exec, so the group exists by the time pidshim first signals it.
+            (void)::setpgid(0, 0);
+            if (give_terminal_) {
+                // An interactive COMMAND must be in the terminal's foreground group, or its
+                // first read stops it with SIGTTIN. SIGTTOU is blocked here, so the change
+                // from a background group is allowed.
+                (void)::tcsetpgrp(STDIN_FILENO, ::getpgrp());
             }
         }
         // If pidshim is killed outright, the command it started hears of it.
@@ -200,6 +218,8 @@ class clean_child {
     // The kernel's call: glibc's would unblock 32 and 33, and one of them would kill pidshim.
     void restore() { (void)block_signals(SIG_SETMASK, saved_, nullptr); }
     sigset_t saved_{};
+    bool new_group_;
+    bool give_terminal_ = false;
     std::uint64_t ignored_ = 0;
     pid_t parent_ = -1;
     std::vector<int> keep_;
@@ -238,7 +258,7 @@ void note_inherited_descriptors() {
     inherited_noted = true;
 }
 
-spawn_result spawn_command(const std::vector<std::string>& command) {
+spawn_result spawn_command(const std::vector<std::string>& command, bool new_group) {
     if (!inherited_noted) {
         note_inherited_descriptors();
     }
@@ -253,7 +273,7 @@ spawn_result spawn_command(const std::vector<std::string>& command) {
     }
     std::vector<std::string> args(command.begin() + 1, command.end());
     bp::error_code ec;
-    clean_child setup;
+    clean_child setup(new_group);
     // The launcher rebuilds its io_context's epoll, timer and wake-up descriptors in the
     // child after fork; with a context of its own that has none, the child goes straight to
     // exec. pidshim reaps the child itself and keeps nothing of the launcher's.

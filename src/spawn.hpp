@@ -19,6 +19,8 @@ struct spawn_result {
 // call it before opening any. Without it, those open at the first spawn_command count.
 void note_inherited_descriptors();
 
-spawn_result spawn_command(const std::vector<std::string>& command);
+// With new_group, COMMAND leads a new process group, which also gets the terminal when
+// pidshim's group has it.
+spawn_result spawn_command(const std::vector<std::string>& command, bool new_group);
 
 } // namespace pidshim
