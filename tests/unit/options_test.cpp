@@ -2,6 +2,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <initializer_list>
@@ -310,6 +311,61 @@ BOOST_AUTO_TEST_CASE(the_config_file_follows_the_same_rules) {
             }
         }
     }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(issue11_options)
+
+BOOST_AUTO_TEST_CASE(no_pidfile_makes_the_first_operand_command) {
+    auto r = parse({"--no-pidfile", "sleep", "5"});
+    BOOST_TEST_REQUIRE(runs(r));
+    BOOST_TEST(r.opts.pidfile.empty());
+    BOOST_TEST(r.opts.command == (std::vector<std::string>{"sleep", "5"}));
+    auto missing = parse({"--no-pidfile"});
+    BOOST_TEST_REQUIRE(fails(missing));
+    BOOST_TEST(missing.error == "missing COMMAND (--no-pidfile)");
+}
+
+BOOST_AUTO_TEST_CASE(no_pidfile_from_the_config_file) {
+    config_file conf("no-pidfile = true\nexit-map = 143:0\nparent-death = HUP\n"
+                     "stop-schedule = QUIT/2/KILL/1\n");
+    auto r = parse({"--config", conf.path.c_str(), "sleep", "5"});
+    BOOST_TEST_REQUIRE(runs(r));
+    BOOST_TEST(r.opts.pidfile.empty());
+    BOOST_TEST(r.opts.command.front() == "sleep");
+    BOOST_TEST(r.opts.exits[143] == 0);
+    BOOST_TEST(r.opts.parent_death == SIGHUP);
+    BOOST_TEST(r.opts.schedule.first_signal() == SIGQUIT);
+}
+
+BOOST_AUTO_TEST_CASE(command_line_exit_map_wins_per_status) {
+    config_file conf("exit-map = 143:0,3:9\n");
+    auto r = parse({"--config", conf.path.c_str(), "--exit-map", "3:4", "x.pid", "sleep"});
+    BOOST_TEST_REQUIRE(runs(r));
+    BOOST_TEST(r.opts.exits[143] == 0);
+    BOOST_TEST(r.opts.exits[3] == 4);
+}
+
+BOOST_AUTO_TEST_CASE(kill_after_is_a_schedule_and_excludes_one) {
+    auto r = parse({"--kill-after", "2", "x.pid", "sleep"});
+    BOOST_TEST_REQUIRE(runs(r));
+    BOOST_TEST(r.opts.schedule.from_kill_after);
+    auto both = parse({"--kill-after", "2", "--stop-schedule", "TERM/1", "x.pid", "sleep"});
+    BOOST_TEST_REQUIRE(fails(both));
+    BOOST_TEST(both.error.find("cannot be used together") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(bad_values_name_the_flag) {
+    auto schedule = parse({"--stop-schedule", "TERM/x", "x.pid", "sleep"});
+    BOOST_TEST_REQUIRE(fails(schedule));
+    BOOST_TEST(schedule.error.rfind("--stop-schedule: ", 0) == 0);
+    auto death = parse({"--parent-death", "NOPE", "x.pid", "sleep"});
+    BOOST_TEST_REQUIRE(fails(death));
+    BOOST_TEST(death.error == "--parent-death: 'NOPE' is not a signal (for example TERM)");
+    auto map = parse({"--exit-map", "143", "x.pid", "sleep"});
+    BOOST_TEST_REQUIRE(fails(map));
+    BOOST_TEST(map.error.rfind("--exit-map: ", 0) == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

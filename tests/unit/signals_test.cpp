@@ -41,9 +41,9 @@ BOOST_AUTO_TEST_CASE(every_catchable_signal_is_forwarded_but_pidshims_own) {
         return std::find(forwarded.begin(), forwarded.end(), s) != forwarded.end();
     };
     // Fault signals sent by another process and signals 32 and 33 are forwarded too.
-    for (int s : {SIGHUP, SIGINT, SIGQUIT, SIGALRM, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT,
-                  SIGTSTP, SIGTTIN, SIGTTOU, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP,
-                  SIGSYS, 32, 33, SIGRTMIN, SIGRTMAX}) {
+    for (int s : {SIGHUP,  SIGINT,  SIGQUIT, SIGALRM, SIGTERM, SIGUSR1,  SIGUSR2, SIGWINCH,
+                  SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU, SIGSEGV, SIGBUS,   SIGFPE,  SIGILL,
+                  SIGABRT, SIGTRAP, SIGSYS,  32,      33,      SIGRTMIN, SIGRTMAX}) {
         BOOST_TEST(has(s), signal_name(s));
     }
     for (int s : {SIGCHLD, SIGPIPE, SIGKILL, SIGSTOP}) {
