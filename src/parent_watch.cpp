@@ -10,9 +10,9 @@
 
 namespace pidshim {
 
-parent_watch::parent_watch(const boost::asio::any_io_executor& executor) : pidfd_(executor) {}
+parent_watch::parent_watch(boost::asio::io_context& io) : io_(io), pidfd_(io) {}
 
-std::string parent_watch::start(int signo, std::function<void(pid_t)> gone) {
+std::string parent_watch::start(int signo, const std::function<void(pid_t)>& gone) {
     signo_ = signo;
     parent_ = ::getppid();
     int fd = parent_ > 0 ? static_cast<int>(::syscall(SYS_pidfd_open, parent_, 0U)) : -1;
@@ -21,7 +21,7 @@ std::string parent_watch::start(int signo, std::function<void(pid_t)> gone) {
         // process that took its pid.
         if (::getppid() != parent_) {
             ::close(fd);
-            boost::asio::post(pidfd_.get_executor(), [gone, p = parent_] { gone(p); });
+            boost::asio::post(io_, [gone, p = parent_] { gone(p); });
             return {};
         }
         pidfd_.assign(fd);
@@ -45,7 +45,7 @@ std::string parent_watch::start(int signo, std::function<void(pid_t)> gone) {
         // Gone before the request was made: the kernel sends nothing for that.
         by_kernel_ = false;
         (void)::prctl(PR_SET_PDEATHSIG, 0);
-        boost::asio::post(pidfd_.get_executor(), [gone, p = parent_] { gone(p); });
+        boost::asio::post(io_, [gone, p = parent_] { gone(p); });
     }
     return {};
 }

@@ -1,6 +1,6 @@
 #pragma once
 
-#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 
 #include <functional>
@@ -20,16 +20,17 @@ namespace pidshim {
 
 class parent_watch {
   public:
-    explicit parent_watch(const boost::asio::any_io_executor& executor);
+    explicit parent_watch(boost::asio::io_context& io);
 
     // Starts watching pidshim's parent of now; `gone(parent)` is called once, through the
     // executor, when it has exited (at once if it already has). Returns a warning, or "".
-    std::string start(int signo, std::function<void(pid_t)> gone);
+    std::string start(int signo, const std::function<void(pid_t)>& gone);
 
     // With PR_SET_PDEATHSIG: true once, when SIGNO has come and the first parent is gone.
     bool sent_by_kernel(int signo);
 
   private:
+    boost::asio::io_context& io_;
     boost::asio::posix::stream_descriptor pidfd_;
     pid_t parent_ = 0;
     int signo_ = 0;

@@ -58,7 +58,7 @@ void arm(boost::asio::steady_timer& timer, milliseconds after, Handler handler) 
 } // namespace
 
 proxy::proxy(boost::asio::io_context& io, options opts)
-    : io_(io), opts_(std::move(opts)), signals_(io.get_executor()), parent_(io.get_executor()),
+    : io_(io), opts_(std::move(opts)), signals_(io.get_executor()), parent_(io),
       watch_(io.get_executor(), opts_.pidfile), notifier_(io), timeout_timer_(io),
       discover_timer_(io), retry_timer_(io), kill_daemon_timer_(io), grace_timer_(io) {
     int first = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
