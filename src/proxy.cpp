@@ -417,7 +417,9 @@ void proxy::forward(int received) {
         notify("STOPPING=1\nSTATUS=Stopping on " + signal_name(received));
     }
     if (phase_ == phase::following || phase_ == phase::stopping) {
-        if (deliver(received, signo)) {
+        // An exited daemon not reaped yet (pidshim's child) takes a signal and loses it: the
+        // signal is held for its successor instead.
+        if (!target_->exited() && deliver(received, signo)) {
             return;
         }
         hold(received, signo, "pid " + std::to_string(target_->pid()) + " is not running");
