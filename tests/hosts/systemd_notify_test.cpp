@@ -104,3 +104,29 @@ BOOST_FIXTURE_TEST_CASE(daemon_does_not_inherit_notify_socket, Sandbox) {
     BOOST_CHECK(!environ_text.empty());
     BOOST_CHECK(!contains(environ_text, "NOTIFY_SOCKET="));
 }
+
+// --no-pidfile: COMMAND is the daemon at once, so READY=1 comes with it; a launcher that
+// exits 0 and leaves one process hands MAINPID= on to that process.
+BOOST_FIXTURE_TEST_CASE(no_pidfile_is_ready_at_once_and_mainpid_follows_the_guess, Sandbox) {
+    NotifyListener systemd(path("notify.sock"));
+    auto log = path("testd.log");
+    std::string launcher = testd_bin + " --no-pidfile --log " + log + " & exec sleep 0.3";
+    SpawnOptions o;
+    o.env = {systemd.env()};
+    Process shim({pidshim_bin, "-v", "--notify-mainpid", "--no-pidfile", "sh", "-c", launcher}, dir,
+                 o);
+    auto ready = systemd.require_next("READY=1");
+    BOOST_CHECK_MESSAGE(has_line(ready, "READY=1"), joined(ready));
+    // The first MAINPID= is COMMAND, pidshim's only child at that moment.
+    BOOST_CHECK_MESSAGE(has_prefix(ready, "MAINPID="), joined(ready));
+    BOOST_CHECK_MESSAGE(!has_line(ready, "MAINPID=" + std::to_string(shim.pid())), joined(ready));
+    pid_t daemon = wait_started(log, "daemon");
+    auto handed_on = systemd.require_next("MAINPID=" + std::to_string(daemon));
+    BOOST_CHECK_MESSAGE(has_line(handed_on, "MAINPID=" + std::to_string(daemon)),
+                        joined(handed_on));
+    BOOST_CHECK_MESSAGE(!has_line(handed_on, "READY=1"), "READY=1 twice: " + joined(handed_on));
+    BOOST_REQUIRE(kill(shim.pid(), SIGTERM) == 0);
+    BOOST_CHECK_EQUAL(shim.try_wait(prompt).value_or(-1), 128 + SIGTERM);
+    BOOST_CHECK(
+        contains(slurp(log), "exit pid=" + std::to_string(daemon) + " role=daemon sig=TERM"));
+}
