@@ -29,6 +29,9 @@ class parent_watch {
     // With PR_SET_PDEATHSIG: true once, when SIGNO has come and the first parent is gone.
     bool sent_by_kernel(int signo);
 
+    // The parent pidshim had at start (0 when it is outside pidshim's PID namespace).
+    pid_t parent() const { return parent_; }
+
   private:
     boost::asio::io_context& io_;
     boost::asio::posix::stream_descriptor pidfd_;

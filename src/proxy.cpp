@@ -5,6 +5,8 @@
 #include "process_tree.hpp"
 #include "spawn.hpp"
 
+#include <boost/asio/post.hpp>
+
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
@@ -30,6 +32,12 @@ constexpr milliseconds slowest_discovery{1000};
 // How long a daemon that exits while PIDFILE is empty leaves its successor to write its pid:
 // a rewrite in place is a truncation, then a write, microseconds apart on a live machine.
 constexpr milliseconds successor_window{1000};
+
+// How long a daemon that exits on its own (no stop was asked for) while processes it started
+// still run leaves PIDFILE to name one of them. gunicorn's new master renames its PIDFILE.2 to
+// PIDFILE only once it sees the old master gone, and its main loop looks once a second; a
+// crashed daemon's workers are stopped this much later than they would be otherwise.
+constexpr milliseconds handover_window{3000};
 
 std::string seconds_text(milliseconds ms) {
     auto whole = ms.count() / 1000;
@@ -151,6 +159,10 @@ bool proxy::start_command() {
     }
     child_pid_ = started.pid;
     log::debug("started " + opts_.command.front() + " as pid " + std::to_string(child_pid_));
+    // Boost.Process's launcher sets SIGCHLD's disposition back to the default while it runs,
+    // and the kernel discards a pending SIGCHLD then: a COMMAND that exited that quickly
+    // would never be noticed. One look once the loop runs makes up for it.
+    boost::asio::post(io_, [this] { on_children_changed(); });
     return true;
 }
 
@@ -191,8 +203,9 @@ void proxy::follow_command() {
 
 // ---- waiting: learning the daemon ----
 
-void proxy::enter_waiting(milliseconds bound) {
+void proxy::enter_waiting(milliseconds bound, bool successor_window) {
     phase_ = phase::waiting;
+    successor_window_ = successor_window;
     command_exit_unseen_ = false; // whether COMMAND runs is known here
     watch_.resume();
     waiting_bound_ = bound;
@@ -377,8 +390,8 @@ void proxy::on_signal(int signo, bool from_terminal) {
         return;
     }
     if (opts_.parent_death != 0 && parent_.sent_by_kernel(signo)) {
-        log::info("parent process exited; acting as if " + signal_name(signo) +
-                  " was received (--parent-death)");
+        log::info("parent process " + std::to_string(parent_.parent()) + " exited; acting as if " +
+                  signal_name(signo) + " was received (--parent-death)");
     }
     forward(signo);
     if (from_terminal && (signo == SIGTSTP || signo == SIGTTIN || signo == SIGTTOU) &&
@@ -387,8 +400,13 @@ void proxy::on_signal(int signo, bool from_terminal) {
         // terminal) stops the job, and pidshim is part of it; the shell's SIGCONT resumes
         // pidshim, which passes it on. A TSTP sent with kill() is only passed on, so that a
         // supervisor's later stop still finds pidshim awake.
-        log::debug("stopping with the job: " + signal_name(signo) + " came from the terminal");
-        (void)::kill(::getpid(), SIGSTOP);
+        if (::getpid() == 1) {
+            // The kernel does not let the init of a PID namespace stop itself.
+            log::debug(signal_name(signo) + " came from the terminal; pidshim, PID 1, cannot stop");
+        } else {
+            log::debug("stopping with the job: " + signal_name(signo) + " came from the terminal");
+            (void)::kill(::getpid(), SIGSTOP);
+        }
     }
 }
 
@@ -657,15 +675,27 @@ void proxy::after_daemon_gone(const sighting& seen) {
         enter_waiting(opts_.timeout);
         return;
     }
-    if (seen.content.what == pidfile_content::status::unwritten && !no_children_left_) {
-        if (phase_ == phase::waiting && waiting_bound_ == successor_window) {
-            return; // the window is open already
-        }
+    if (no_children_left_) {
+        end(former_status(), {}); // nothing left that PIDFILE could name
+        return;
+    }
+    if (phase_ == phase::waiting && successor_window_) {
+        return; // the window is open already
+    }
+    if (seen.content.what == pidfile_content::status::unwritten) {
         // PIDFILE is being rewritten in place (truncated, not yet written) by a successor the
         // daemon started as it left: a moment to name it, rather than a SIGTERM as a leftover.
         log::info(opts_.pidfile + " is empty; waiting up to " + seconds_text(successor_window) +
                   " for it to name a successor");
-        enter_waiting(successor_window);
+        enter_waiting(successor_window, true);
+        return;
+    }
+    if (!stop_) {
+        // The daemon left on its own and what it started runs on: a successor (gunicorn's new
+        // master) may name itself only now that it has gone.
+        log::info("what pid " + former_->name + " started is still running; waiting up to " +
+                  seconds_text(handover_window) + " for " + opts_.pidfile + " to name a successor");
+        enter_waiting(handover_window, true);
         return;
     }
     end(former_status(), {});

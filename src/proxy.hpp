@@ -39,7 +39,9 @@ class proxy {
     //   signal            -> given to COMMAND while it runs; a stop, and any other signal
     //                        once COMMAND is gone, is held for the daemon
     //   COMMAND exited    -> ending, unless what it started may still write PIDFILE
-    //   --timeout         -> ending (124)
+    //   --timeout         -> ending (124); at the end of a successor's window (1 s with
+    //                        PIDFILE empty, 3 s when the daemon left on its own and what it
+    //                        started runs on), ending with the gone daemon's status
     // following  A daemon is pinned; nothing wakes pidshim but a signal or the daemon's exit.
     //   signal            -> PIDFILE re-read, delivered to the daemon it names; a stop signal
     //                        -> stopping
@@ -77,7 +79,7 @@ class proxy {
     bool start_command();
     void leave_working_directory();
     void follow_command();
-    void enter_waiting(milliseconds bound);
+    void enter_waiting(milliseconds bound, bool successor_window = false);
     void discover();
     void schedule_discovery();
     void act_on(sighting seen);
@@ -130,6 +132,7 @@ class proxy {
     phase phase_ = phase::waiting;
     milliseconds discover_delay_{0};
     milliseconds waiting_bound_{0}; // --timeout, or the window a successor has
+    bool successor_window_ = false; // waiting only for the gone daemon's successor
     bool retry_armed_ = false;
 
     pid_t child_pid_ = -1;

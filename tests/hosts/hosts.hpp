@@ -218,6 +218,9 @@ inline constexpr int supervisord_redis = 23791;
 inline constexpr int supervisord_nginx = 23792;
 inline constexpr int container_nginx = 23794;
 inline constexpr int systemd_nginx = 23795;
+inline constexpr int supervisord_mariadb = 23811;
+inline constexpr int supervisord_postgresql = 23812;
+inline constexpr int supervisord_apache = 23813;
 } // namespace port
 
 inline int connect_local(int port_number) {

@@ -87,6 +87,37 @@ double kill_after_of(const std::string& command) {
     return 0;
 }
 
+// How long pidshim may take to finish a stop by --stop-schedule's waits, then pidshim's default
+// 5 s between SIGTERM and SIGKILL for what the daemon left (a lone N is N/KILL/N); nothing when
+// the schedule is absent, waits forever or never sends KILL.
+std::optional<double> schedule_budget_of(const std::string& command) {
+    std::smatch m;
+    if (!std::regex_search(command, m, std::regex("--stop-schedule[ =]([^ ]+)"))) {
+        return std::nullopt;
+    }
+    std::vector<std::string> steps;
+    std::stringstream in(m[1].str());
+    for (std::string step; std::getline(in, step, '/');) {
+        steps.push_back(step);
+    }
+    if (steps.size() == 1) {
+        steps = {steps[0], "KILL", steps[0]};
+    }
+    double total = 0;
+    bool kill = false;
+    for (auto& step : steps) {
+        if (step == "forever") {
+            return std::nullopt;
+        }
+        if (std::regex_match(step, std::regex("[0-9]+(\\.[0-9]+)?"))) {
+            total += std::stod(step);
+        } else if (std::regex_match(step, std::regex("(SIG)?KILL|-9", std::regex::icase))) {
+            kill = true;
+        }
+    }
+    return kill ? std::optional<double>(total + 5) : std::nullopt;
+}
+
 std::string still_alive(const std::vector<pid_t>& pids) {
     std::vector<pid_t> alive_ones;
     std::copy_if(pids.begin(), pids.end(), std::back_inserter(alive_ones), alive);
@@ -109,11 +140,21 @@ BOOST_AUTO_TEST_CASE(every_shipped_entry_loads_and_its_escalation_fits_stopwaits
             // supervisord's own parser accepted the entry.
             BOOST_CHECK_MESSAGE(std::regex_search(avail, std::regex("(^|\n)" + name + " ")),
                                 name << " missing from: " << avail);
-            double k = kill_after_of(keys["command"]);
-            BOOST_CHECK_MESSAGE(k > 0, "no --kill-after: supervisord's SIGKILL would hit only "
-                                       "pidshim and leave the daemon running");
-            // The daemon gets K seconds, then what it left behind another K.
-            BOOST_CHECK_GE(std::stod(keys["stopwaitsecs"]), 2 * k + 5);
+            double stopwait = std::stod(keys["stopwaitsecs"]);
+            if (contains(keys["command"], "--stop-schedule")) {
+                auto budget = schedule_budget_of(keys["command"]);
+                BOOST_CHECK_MESSAGE(budget, "--stop-schedule never ends with KILL: supervisord's "
+                                            "SIGKILL would hit only pidshim and leave the "
+                                            "daemon running");
+                BOOST_CHECK_GE(stopwait, budget.value_or(0) + 5);
+            } else {
+                double k = kill_after_of(keys["command"]);
+                BOOST_CHECK_MESSAGE(k > 0, "no --kill-after or --stop-schedule: supervisord's "
+                                           "SIGKILL would hit only pidshim and leave the daemon "
+                                           "running");
+                // The daemon gets K seconds, then what it left behind another K.
+                BOOST_CHECK_GE(stopwait, 2 * k + 5);
+            }
             BOOST_CHECK_EQUAL(keys["stopasgroup"], "false");
             BOOST_CHECK_EQUAL(keys["autorestart"], "unexpected");
         }

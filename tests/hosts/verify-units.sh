@@ -67,6 +67,25 @@ option_value() {
     echo "$default"
 }
 
+# The seconds a --stop-schedule can take in all (a lone N is N/KILL/N, fractions round up), or
+# nothing if it waits forever or never sends KILL: then only systemd's SIGKILL would end a daemon
+# that ignores the stop.
+schedule_seconds() {
+    awk -v schedule="$1" 'BEGIN {
+        n = split(schedule, step, "/")
+        if (n == 1) { step[2] = "KILL"; step[3] = step[1]; n = 3 }
+        for (i = 1; i <= n; i++) {
+            if (step[i] == "forever") exit
+            if (step[i] ~ /^[0-9]+(\.[0-9]+)?$/) {
+                total += step[i]
+            } else if (toupper(step[i]) ~ /^(SIG)?KILL$|^-?9$/) {
+                kill = 1
+            }
+        }
+        if (kill) print (total == int(total)) ? total : int(total) + 1
+    }'
+}
+
 units=("$unit_dir"/*.service)
 [ -e "${units[0]}" ] || { echo "verify-units: no units in $unit_dir" >&2; exit 1; }
 
@@ -99,9 +118,19 @@ for unit in "${units[@]}"; do
     fi
 
     kill_after=$(seconds "$(option_value --kill-after --kill-after 0)")
+    schedule=$(option_value --stop-schedule --stop-schedule "")
     stop=$(seconds "$(service_value TimeoutStopSec)")
-    if [ "${kill_after%.*}" -eq 0 ]; then
-        fail "no --kill-after: only systemd's SIGKILL would end a daemon that ignores the stop"
+    if [ -n "$schedule" ]; then
+        # The schedule's waits, then pidshim's default 5 s between SIGTERM and SIGKILL for what
+        # the daemon left (--kill-after, which would set that grace, cannot come with it).
+        waits=$(schedule_seconds "$schedule")
+        if [ -z "$waits" ]; then
+            fail "--stop-schedule $schedule waits forever or never sends KILL: only systemd's SIGKILL would end a daemon that ignores the stop"
+        elif [ -z "$stop" ] || [ "$stop" -lt $((waits + 5 + 5)) ]; then
+            fail "TimeoutStopSec=${stop:-default} leaves no room for --stop-schedule $schedule ($waits s), 5 s for what the daemon left, plus 5 s"
+        fi
+    elif [ "${kill_after%.*}" -eq 0 ]; then
+        fail "no --kill-after or --stop-schedule: only systemd's SIGKILL would end a daemon that ignores the stop"
     elif [ -z "$stop" ] || [ "$stop" -lt $((2 * ${kill_after%.*} + 5)) ]; then
         fail "TimeoutStopSec=${stop:-default} leaves no room for --kill-after $kill_after twice (daemon, then what it left) plus 5 s"
     fi
