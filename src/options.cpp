@@ -24,6 +24,10 @@ po::options_description command_line_options() {
         ("stop-schedule", po::value<std::string>())           //
         ("exit-map", po::value<std::vector<std::string>>())   //
         ("parent-death", po::value<std::string>())            //
+        ("upgrade-signal", po::value<std::string>())          //
+        ("upgrade-settle", po::value<std::string>())          //
+        ("retire-signal", po::value<std::string>())           //
+        ("upgrade-timeout", po::value<std::string>())         //
         ("no-pidfile", po::bool_switch())                     //
         ("group,g", po::bool_switch())                        //
         ("notify-mainpid", po::bool_switch())                 //
@@ -47,6 +51,10 @@ po::options_description config_file_options() {
         ("stop-schedule", po::value<std::string>())           //
         ("exit-map", po::value<std::vector<std::string>>())   //
         ("parent-death", po::value<std::string>())            //
+        ("upgrade-signal", po::value<std::string>())          //
+        ("upgrade-settle", po::value<std::string>())          //
+        ("retire-signal", po::value<std::string>())           //
+        ("upgrade-timeout", po::value<std::string>())         //
         ("no-pidfile", po::value<std::string>())              //
         ("group", po::value<std::string>())                   //
         ("notify-mainpid", po::value<std::string>())          //
@@ -203,6 +211,19 @@ void apply_signal_maps(const po::variables_map& vm, const std::string& where, si
     }
 }
 
+int signal_value(const option_sources& sources, const std::string& name, int otherwise) {
+    std::string where;
+    const auto* t = sources.text(name, where);
+    if (t == nullptr) {
+        return otherwise;
+    }
+    auto signo = parse_signal(*t);
+    if (!signo) {
+        throw option_error{where + ": '" + *t + "' is not a signal (for example TERM)"};
+    }
+    return *signo;
+}
+
 void apply_exit_maps(const po::variables_map& vm, const std::string& where, exit_map& map) {
     if (vm.count("exit-map") == 0U) {
         return;
@@ -245,12 +266,17 @@ options build_options(const po::variables_map& cli, const po::variables_map& fil
     } else if (opts.kill_after.count() > 0) {
         opts.schedule = kill_after_schedule(opts.kill_after);
     }
-    if (const auto* t = sources.text("parent-death", where)) {
-        auto signo = parse_signal(*t);
-        if (!signo) {
-            throw option_error{where + ": '" + *t + "' is not a signal (for example TERM)"};
+    opts.parent_death = signal_value(sources, "parent-death", 0);
+    opts.upgrade_signal = signal_value(sources, "upgrade-signal", 0);
+    opts.retire_signal = signal_value(sources, "retire-signal", SIGQUIT);
+    if (const auto* t = sources.text("upgrade-settle", where)) {
+        opts.upgrade_settle = seconds_value(where, *t);
+    }
+    if (const auto* t = sources.text("upgrade-timeout", where)) {
+        opts.upgrade_timeout = seconds_value(where, *t);
+        if (opts.upgrade_timeout.count() == 0) {
+            throw option_error{where + ": '" + *t + "' must be more than 0"};
         }
-        opts.parent_death = *signo;
     }
     // The file's map first, so that the command line's entries override it per signal.
     apply_signal_maps(file, config_path + ": signal-map", opts.map);
@@ -353,6 +379,11 @@ parse_result parse_options(int argc, const char* const argv[]) {
         return result;
     }
     if (no_pidfile) {
+        if (result.opts.upgrade_signal != 0) {
+            result.error = "--upgrade-signal needs a PIDFILE: the new master is found through it "
+                           "(not with --no-pidfile)";
+            return result;
+        }
         if (operands >= argc) {
             result.error = "missing COMMAND (--no-pidfile)";
             return result;
@@ -414,6 +445,16 @@ after it goes to COMMAND):
                             pidshim's own statuses (1, 2, 124-127) are never mapped
       --parent-death SIG    when the process that started pidshim exits, act as if SIG
                             had been received (for example TERM)
+      --upgrade-signal SIG  receiving SIG (USR2 for nginx, gunicorn, unicorn) runs a binary
+                            upgrade: SIG to the master, wait for PIDFILE (or PIDFILE.2) to
+                            name a new master, let it settle, retire the old one, follow
+                            the new one
+      --upgrade-settle SECS the new master must live this long before the old one is
+                            retired (default 2)
+      --retire-signal SIG   sent to the old master once the new one has settled (default
+                            QUIT; TERM for gunicorn, whose QUIT is a fast stop)
+      --upgrade-timeout SECS  give up an upgrade whose new master has not appeared in this
+                            time (default 60); the old master keeps serving
   -g, --group               deliver signals to the daemon's whole process group, when it
                             leads one; with --no-pidfile, COMMAND starts a new group (and
                             gets the terminal, if pidshim has it)

@@ -29,6 +29,13 @@ struct options {
     stop_schedule schedule;
     exit_map exits;
     int parent_death = 0; // the signal pidshim acts on when its first parent exits; 0: none
+    // A binary upgrade (nginx, gunicorn, unicorn): this signal starts one; 0: none.
+    int upgrade_signal = 0;
+    // Long enough for a new master to fail on a bad configuration; short enough that old and
+    // new masters do not serve side by side for long.
+    milliseconds upgrade_settle{2000};
+    int retire_signal = SIGQUIT; // nginx's and unicorn's graceful stop
+    milliseconds upgrade_timeout{60000};
     bool group = false;
     bool notify_mainpid = false;
     log::level verbosity = log::level::info;

@@ -68,7 +68,8 @@ void arm(boost::asio::steady_timer& timer, milliseconds after, Handler handler) 
 proxy::proxy(boost::asio::io_context& io, options opts)
     : io_(io), opts_(std::move(opts)), signals_(io.get_executor()), parent_(io),
       watch_(io.get_executor(), opts_.pidfile), notifier_(io), timeout_timer_(io),
-      discover_timer_(io), retry_timer_(io), kill_daemon_timer_(io), grace_timer_(io) {
+      discover_timer_(io), retry_timer_(io), kill_daemon_timer_(io), grace_timer_(io),
+      upgrade_timer_(io), upgrade_look_timer_(io) {
     int first = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     reserve_.emplace_back(first);
     for (int i = 1; i < 4; ++i) {
@@ -230,6 +231,10 @@ void proxy::schedule_discovery() {
 }
 
 void proxy::discover() {
+    if (phase_ == phase::upgrading) {
+        look_for_new_master(); // PIDFILE names the new master now, not the daemon's successor
+        return;
+    }
     if (phase_ != phase::ending && !no_pidfile()) {
         act_on(observe());
     }
@@ -350,13 +355,17 @@ void proxy::adopt(target pinned, const file_version& version, origin from) {
     case origin::command:
         log::info("following pid " + target_name_ + ", COMMAND itself (--no-pidfile)");
         break;
+    case origin::upgrade:
+        log::info("upgrade: following the new master " + target_name_);
+        break;
     case origin::left_behind:
         log::info("pid " + former_->name +
                   " exited with status 0 and left one process: following pid " + target_name_ +
                   " as the daemon (--no-pidfile)");
         break;
     }
-    bool first = !daemon_seen_;
+    // After an upgrade the service is ready again, as it was after the first daemon.
+    bool first = !daemon_seen_ || from == origin::upgrade;
     daemon_seen_ = true;
     if (phase_ == phase::waiting) {
         phase_ = phase::following;
@@ -430,11 +439,34 @@ void proxy::forward(int received) {
         // another host makes on a network file system.
         discover();
     }
+    if (phase_ == phase::upgrading && stop && new_master_) {
+        // Both masters serve: the new one is stopped first, so that the old one, still the
+        // one followed, is the last to go.
+        int err = new_master_->pinned.send(signo);
+        if (err == 0) {
+            log::info("forwarded " + signal_name(received) + " to the new master " +
+                      new_master_->name + " (upgrade stopped)");
+        }
+    }
+    if (phase_ == phase::upgrading && stop) {
+        abandon_upgrade({});
+    }
+    if (opts_.upgrade_signal != 0 && signo == opts_.upgrade_signal && !stop) {
+        if (phase_ == phase::upgrading) {
+            log::warning("upgrade: already upgrading pid " + std::to_string(target_->pid()) +
+                         "; ignoring " + signal_name(received));
+            return;
+        }
+        if (phase_ == phase::following && !target_->exited()) {
+            start_upgrade(received, signo);
+            return;
+        }
+    }
     if (stop && !stop_) {
         stop_ = stop_request{received, signo};
         notify("STOPPING=1\nSTATUS=Stopping on " + signal_name(received));
     }
-    if (phase_ == phase::following || phase_ == phase::stopping) {
+    if (phase_ == phase::following || phase_ == phase::upgrading || phase_ == phase::stopping) {
         // An exited daemon not reaped yet (pidshim's child) takes a signal and loses it: the
         // signal is held for its successor instead.
         if (!target_->exited() && deliver(received, signo)) {
@@ -505,6 +537,111 @@ bool proxy::deliver(int received, int signo) {
         log::info("forwarded " + what + " to " + whom);
     }
     return true;
+}
+
+// ---- upgrading: nginx's, gunicorn's and unicorn's binary upgrade ----
+
+void proxy::start_upgrade(int received, int signo) {
+    int err = target_->send(signo);
+    std::string old = std::to_string(target_->pid());
+    if (err != 0) {
+        log::warning("upgrade: cannot send " + signal_name(signo) + " to pid " + old + ": " +
+                     std::strerror(err));
+        return;
+    }
+    (void)received;
+    log::info("upgrade: sent " + signal_name(signo) + " to pid " + old);
+    phase_ = phase::upgrading;
+    notify("RELOADING=1\nSTATUS=Upgrading pid " + old);
+    arm(upgrade_timer_, opts_.upgrade_timeout, [this] {
+        abandon_upgrade("no new master in " + opts_.pidfile + " or " + opts_.pidfile +
+                        ".2 within " + seconds_text(opts_.upgrade_timeout));
+    });
+    watch_.resume();
+    upgrade_look_delay_ = first_discovery;
+    look_for_new_master();
+    schedule_upgrade_look();
+}
+
+void proxy::schedule_upgrade_look() {
+    if (phase_ != phase::upgrading || new_master_) {
+        return;
+    }
+    arm(upgrade_look_timer_, upgrade_look_delay_, [this] {
+        upgrade_look_delay_ = std::min(upgrade_look_delay_ * 2, slowest_discovery / 2);
+        look_for_new_master();
+        schedule_upgrade_look();
+    });
+}
+
+// The new master names itself in PIDFILE (nginx, unicorn: the old one has renamed it to
+// PIDFILE.oldbin) or in PIDFILE.2 (gunicorn, which renames it to PIDFILE once the old master
+// has gone).
+void proxy::look_for_new_master() {
+    if (phase_ != phase::upgrading || new_master_) {
+        return;
+    }
+    for (const auto& path : {opts_.pidfile, opts_.pidfile + ".2"}) {
+        auto content = read_pidfile(path);
+        if (content.what != pidfile_content::status::ok || content.pid == target_->pid()) {
+            continue;
+        }
+        auto pinned = target::pin(io_.get_executor(), content.pid);
+        if (pinned.pinned) {
+            found_new_master(std::move(*pinned.pinned), content.version);
+            return;
+        }
+    }
+}
+
+void proxy::found_new_master(target pinned, const file_version& version) {
+    upgrade_look_timer_.cancel();
+    std::string name = process_tree::describe(pinned.pid());
+    new_master_.emplace(new_master{std::move(pinned), name, version});
+    log::info("upgrade: new master " + name);
+    notify("STATUS=Upgrading pid " + std::to_string(target_->pid()) + ": new master " + name);
+    pid_t pid = new_master_->pinned.pid();
+    new_master_->pinned.async_wait_exit([this, pid](const boost::system::error_code& ec) {
+        if (!ec && phase_ == phase::upgrading && new_master_ && new_master_->pinned.pid() == pid) {
+            abandon_upgrade("new master " + new_master_->name + " exited before it settled");
+        }
+    });
+    arm(upgrade_timer_, opts_.upgrade_settle, [this] { retire_old_master(); });
+}
+
+void proxy::retire_old_master() {
+    if (phase_ != phase::upgrading || !new_master_ || new_master_->pinned.exited()) {
+        return;
+    }
+    auto master = std::move(*new_master_);
+    new_master_.reset();
+    if (!target_->exited() && target_->send(opts_.retire_signal) == 0) {
+        log::info("upgrade: retired pid " + std::to_string(target_->pid()) + " with " +
+                  signal_name(opts_.retire_signal));
+    }
+    // Its exit is expected now: not the daemon's end, and its status not pidshim's.
+    phase_ = phase::following;
+    adopt(std::move(master.pinned), master.version, origin::upgrade);
+}
+
+// The old master serves on, untouched; WHY is empty when a stop ends the upgrade.
+void proxy::abandon_upgrade(const std::string& why) {
+    if (phase_ != phase::upgrading) {
+        return;
+    }
+    upgrade_timer_.cancel();
+    upgrade_look_timer_.cancel();
+    new_master_.reset();
+    phase_ = phase::following;
+    if (!opts_.notify_mainpid) {
+        watch_.pause();
+    }
+    if (why.empty()) {
+        return;
+    }
+    log::warning("upgrade abandoned: " + why + "; still following pid " + target_name_);
+    notify("READY=1\nSTATUS=Following pid " + std::to_string(target_->pid()) + " from " +
+           opts_.pidfile + " (upgrade abandoned)");
 }
 
 // The current daemon has been given a stop signal: from now on SIGKILL may follow it.
@@ -650,6 +787,24 @@ void proxy::watch_target_exit() {
 
 void proxy::on_target_exit() {
     reap();
+    if (phase_ == phase::upgrading) {
+        upgrade_timer_.cancel();
+        upgrade_look_timer_.cancel();
+        if (new_master_ && !new_master_->pinned.exited()) {
+            // The old master left before it was retired: the new one serves already.
+            auto master = std::move(*new_master_);
+            new_master_.reset();
+            log::info("upgrade: pid " + target_name_ + " exited before it was retired");
+            phase_ = phase::following;
+            adopt(std::move(master.pinned), master.version, origin::upgrade);
+            return;
+        }
+        new_master_.reset();
+        phase_ = phase::following;
+        if (!opts_.notify_mainpid) {
+            watch_.pause();
+        }
+    }
     former_ = former_daemon{target_->pid(), target_version_, target_name_, target_status_};
     target_.reset();
     if (no_pidfile()) {
@@ -865,6 +1020,9 @@ void proxy::end(int exit_code, std::string_view why) {
     discover_timer_.cancel();
     retry_timer_.cancel();
     kill_daemon_timer_.cancel();
+    upgrade_timer_.cancel();
+    upgrade_look_timer_.cancel();
+    new_master_.reset();
     if (!why.empty()) {
         log::error(std::string(why));
     }

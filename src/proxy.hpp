@@ -51,12 +51,20 @@ class proxy {
     //                        own is succeeded by it; else ending
     //   a stop's --stop-schedule step due, the daemon still running -> its next signal; the
     //                        schedule ran out -> pidshim exits 124, leaving the daemon
+    // upgrading  As following, after --upgrade-signal reached the daemon (the old master):
+    //   PIDFILE or PIDFILE.2 names another live descendant -> it is the new master
+    //   the new master lived --upgrade-settle -> --retire-signal to the old one; following
+    //                        the new one
+    //   the new master exited, or none came within --upgrade-timeout -> following the old
+    //                        one (abandoned)
+    //   a stop signal     -> to the new master (if known), then the old one: stopping
+    //   the old master exited -> following the new master if known; else as in following
     // stopping   As following, once a stop signal has reached the daemon. A stop is never
     //            forgotten: every daemon adopted from now on gets it at once, and
     //            --kill-after runs for each process from the moment it got the stop.
     // ending     No daemon will come: leftovers get SIGTERM, then SIGKILL after a grace
     //            period; pidshim exits with final_status_ once it has no child left.
-    enum class phase { waiting, following, stopping, ending };
+    enum class phase { waiting, following, upgrading, stopping, ending };
 
     // What PIDFILE says now, and whether it may be trusted: a value, with no effect on the
     // proxy's state (a candidate comes pinned, so that nothing can take its pid meanwhile).
@@ -71,7 +79,7 @@ class proxy {
     sighting observe();
 
     // Where a daemon came from, for the line that says pidshim follows it.
-    enum class origin { pidfile, command, left_behind };
+    enum class origin { pidfile, command, left_behind, upgrade };
 
     // Steps, in the order they happen.
     bool enough_descriptors() const;
@@ -87,6 +95,12 @@ class proxy {
     void on_signal(int signo, bool from_terminal);
     void forward(int received);
     bool deliver(int received, int signo);
+    void start_upgrade(int received, int signo);
+    void look_for_new_master();
+    void schedule_upgrade_look();
+    void found_new_master(target pinned, const file_version& version);
+    void retire_old_master();
+    void abandon_upgrade(const std::string& why);
     void stop_given();
     void next_stop_step(unsigned generation, std::size_t sent);
     void hold(int received, int signo, const std::string& why);
@@ -128,6 +142,8 @@ class proxy {
     boost::asio::steady_timer retry_timer_;
     boost::asio::steady_timer kill_daemon_timer_;
     boost::asio::steady_timer grace_timer_;
+    boost::asio::steady_timer upgrade_timer_; // --upgrade-timeout, then --upgrade-settle
+    boost::asio::steady_timer upgrade_look_timer_;
 
     phase phase_ = phase::waiting;
     milliseconds discover_delay_{0};
@@ -153,6 +169,14 @@ class proxy {
         std::optional<int> status;
     };
     std::optional<former_daemon> former_;
+    // During an upgrade: the new master, once PIDFILE (or PIDFILE.2) names it.
+    struct new_master {
+        target pinned;
+        std::string name;
+        file_version version;
+    };
+    std::optional<new_master> new_master_;
+    milliseconds upgrade_look_delay_{0};
     bool daemon_seen_ = false;
 
     struct held_signal {
