@@ -72,6 +72,8 @@ const char usage_text[] =
     "  --worker-ignore SIG     workers log SIG but ignore it (repeatable)\n"
     "  --orphans N             double-fork N children that exit at once\n"
     "  --reexec-on SIG         on SIG fork a new master that rewrites the pidfile, then exit\n"
+    "  --upgrade-stays         with --reexec-on: the old master keeps running until stopped\n"
+    "  --upgrade-pidfile P     with --reexec-on: the new master writes P instead\n"
     "  --report-sigstate       log SigBlk/SigIgn of /proc/self/status at start\n"
     "  --spawn CMD [ARG...]    act as an init: run CMD, reap everything, exit with its status\n"
     "  -- ARG...               extra arguments, only logged\n";
@@ -100,6 +102,8 @@ struct Options {
     std::set<int> worker_ignore;
     int orphans = 0;
     int reexec_on = 0;
+    bool upgrade_stays = false;
+    std::string upgrade_pidfile;
     bool report_sigstate = false;
     std::vector<std::string> spawn;
 };
@@ -251,6 +255,10 @@ void parse_args(int argc, char** argv) {
             opt.orphans = parse_int(value());
         } else if (a == "--reexec-on") {
             opt.reexec_on = parse_signal(value());
+        } else if (a == "--upgrade-stays") {
+            opt.upgrade_stays = true;
+        } else if (a == "--upgrade-pidfile") {
+            opt.upgrade_pidfile = value();
         } else if (a == "--report-sigstate") {
             opt.report_sigstate = true;
         } else if (a == "--spawn") {
@@ -547,6 +555,9 @@ void upgrade() {
         opt.exit_after_ms = -1;
         opt.exit_on = 0;
         log_start();
+        if (!opt.upgrade_pidfile.empty()) {
+            opt.pidfile = opt.upgrade_pidfile;
+        }
         if (!opt.no_pidfile) {
             write_pidfile();
         }
@@ -559,6 +570,10 @@ void upgrade() {
     while (read(p[0], &c, 1) < 0 && errno == EINTR) {
     }
     log_line("upgrade pid=%d role=%s new=%d", getpid(), role, child);
+    close(p[0]);
+    if (opt.upgrade_stays) {
+        return; // both masters run until the old one is told to stop
+    }
     exit_with_code(0);
 }
 

@@ -369,3 +369,43 @@ BOOST_AUTO_TEST_CASE(bad_values_name_the_flag) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(upgrade_options)
+
+BOOST_AUTO_TEST_CASE(defaults_and_values) {
+    auto plain = parse({"x.pid", "nginx"});
+    BOOST_TEST_REQUIRE(runs(plain));
+    BOOST_TEST(plain.opts.upgrade_signal == 0);
+    BOOST_TEST(plain.opts.retire_signal == SIGQUIT);
+    BOOST_TEST(plain.opts.upgrade_settle.count() == 2000);
+    BOOST_TEST(plain.opts.upgrade_timeout.count() == 60000);
+    auto r = parse({"--upgrade-signal", "USR2", "--retire-signal", "TERM", "--upgrade-settle",
+                    "0.5", "--upgrade-timeout", "30", "x.pid", "gunicorn"});
+    BOOST_TEST_REQUIRE(runs(r));
+    BOOST_TEST(r.opts.upgrade_signal == SIGUSR2);
+    BOOST_TEST(r.opts.retire_signal == SIGTERM);
+    BOOST_TEST(r.opts.upgrade_settle.count() == 500);
+    BOOST_TEST(r.opts.upgrade_timeout.count() == 30000);
+}
+
+BOOST_AUTO_TEST_CASE(from_the_config_file) {
+    config_file conf("upgrade-signal = USR2\nretire-signal = TERM\n");
+    auto r = parse({"--config", conf.path.c_str(), "x.pid", "gunicorn"});
+    BOOST_TEST_REQUIRE(runs(r));
+    BOOST_TEST(r.opts.upgrade_signal == SIGUSR2);
+    BOOST_TEST(r.opts.retire_signal == SIGTERM);
+}
+
+BOOST_AUTO_TEST_CASE(bad_values_name_the_flag) {
+    auto sig = parse({"--upgrade-signal", "NOPE", "x.pid", "nginx"});
+    BOOST_TEST_REQUIRE(fails(sig));
+    BOOST_TEST(sig.error == "--upgrade-signal: 'NOPE' is not a signal (for example TERM)");
+    auto zero = parse({"--upgrade-timeout", "0", "x.pid", "nginx"});
+    BOOST_TEST_REQUIRE(fails(zero));
+    BOOST_TEST(zero.error.rfind("--upgrade-timeout: ", 0) == 0);
+    auto no_pidfile = parse({"--no-pidfile", "--upgrade-signal", "USR2", "nginx"});
+    BOOST_TEST_REQUIRE(fails(no_pidfile));
+    BOOST_TEST(no_pidfile.error.find("--upgrade-signal needs a PIDFILE") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
