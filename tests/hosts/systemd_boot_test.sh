@@ -3,7 +3,9 @@
 # debian-tree.sh, kept between runs) is booted with systemd-nspawn --boot, pidshim is installed
 # in it, and systemctl drives nginx-pidshim.service and forking-daemon.service through start
 # (Type=notify readiness), reload, kill -s HUP, stop, a daemon crash with its restart, a daemon
-# that ignores the stop (--kill-after), and a start that fails. Each step checks
+# that ignores the stop (--kill-after), and a start that fails; then mariadb-pidshim.service,
+# postgresql-pidshim.service and apache2-pidshim.service, unchanged, on the packages' own
+# configuration and data, through start, reload, kill -s HUP and stop (about 30 s). Each step checks
 # `systemctl show` (MainPID, ExecMainStatus, Result, ...) and the journal, with the priority of
 # pidshim's lines taken from their <N> prefixes.
 #
@@ -15,7 +17,9 @@
 #   PIDSHIM_HOSTS_CACHE, PIDSHIM_DEBIAN_MIRROR: see debian-tree.sh
 #
 # The tree itself is never changed: the container runs on a tmpfs overlay of it
-# (--volatile=overlay), with a private network (only loopback: nginx's port 80 is its own).
+# (--volatile=overlay), with a private network (only loopback: nginx's port 80 is its own, and
+# apache's once nginx is stopped). The packages' own services (nginx, mariadb, postgresql,
+# apache2) are masked at boot: the pidshim units replace them.
 # forking-daemon.service runs unchanged; its /usr/sbin/exampled is testd, started with --fork
 # and the options a step writes to /etc/default/exampled. The only change to a shipped unit is a
 # drop-in with RestartSec=3 for the crash steps, so that the failed state can be read before
@@ -132,7 +136,8 @@ trap 'exit 1' INT TERM HUP PIPE
 # reports how it ended (an unreferenced inactive unit is unloaded and shows defaults).
 mkdir -p "$stage/units"
 cp "$config_dir"/systemd/nginx-pidshim.service "$config_dir"/systemd/forking-daemon.service \
-    "$stage/units/"
+    "$config_dir"/systemd/mariadb-pidshim.service "$config_dir"/systemd/postgresql-pidshim.service \
+    "$config_dir"/systemd/apache2-pidshim.service "$stage/units/"
 if [ -n "$deb" ]; then
     cp "$deb" "$stage/pidshim.deb"
 else
@@ -171,12 +176,15 @@ else
     done
 fi
 
+# The packages' own services, which the pidshim units replace, do not start at boot.
+masked=(nginx.service mariadb.service postgresql.service postgresql@15-main.service
+    apache2.service apache-htcacheclean.service)
 t=$(now_ms)
 (
     for cg in "${cgroups[@]}"; do echo "$BASHPID" >"$cg/cgroup.procs"; done
     exec systemd-nspawn --boot --quiet "${nspawn_opts[@]}" --machine="$machine" \
         --directory="$tree" --volatile=overlay --private-network --console=pipe \
-        --bind-ro="$stage:/mnt/stage" systemd.mask=nginx.service
+        --bind-ro="$stage:/mnt/stage" "${masked[@]/#/systemd.mask=}"
 ) </dev/null >"$stage.boot.log" 2>&1 &
 nspawn_pid=$!
 # The container's PID 1: nspawn's child that runs systemd (nspawn forks and exits helpers first).
@@ -220,7 +228,8 @@ fi
 in_ct sh -c 'install -D -m 755 /mnt/stage/testd /usr/local/libexec/testd &&
     install -m 755 /mnt/stage/exampled /usr/sbin/exampled &&
     cp /mnt/stage/units/*.service /etc/systemd/system/ && systemctl daemon-reload &&
-    systemctl --quiet enable nginx-pidshim.service forking-daemon.service' ||
+    systemctl --quiet enable nginx-pidshim.service forking-daemon.service \
+        mariadb-pidshim.service postgresql-pidshim.service apache2-pidshim.service' ||
     not_ok "installing the units and exampled"
 say "# $(in_ct pidshim --version | head -n 1)"
 
@@ -459,8 +468,122 @@ in_ct mv /usr/sbin/exampled.away /usr/sbin/exampled
 in_ct sh -c "rm -r /etc/systemd/system/$unit.d && systemctl daemon-reload"
 end_step $unit
 
+# ---------------------------------------------------------------------------------------------
+# The servers' units, as shipped (no drop-in): mariadb-pidshim.service, postgresql-pidshim.service
+# and apache2-pidshim.service on the packages' own configuration and data (made by their
+# postinst when the tree was made; the packages' services are masked at boot). Each goes through
+# start, systemctl reload, systemctl kill --kill-who=main -s HUP and stop, and must answer after
+# each but the stop, and leave a clean shutdown in its log and no process.
+
+in_ct_long() { limit=120 in_ct "$@"; }
+mariadb_answers() { [ "$(in_ct mariadb -N -B -e 'select 1' 2>/dev/null)" = 1 ]; }
+mariadb_procs() { in_ct pgrep -f 'mysqld|mariadbd' | tr '\n' ' '; }
+# mysqld_safe sends the server's error log to syslog (Debian's 50-mysqld_safe.cnf): the journal.
+mariadb_shut_down() {
+    local log
+    log=$(in_ct journalctl --no-pager -o cat -t mysqld -t mariadbd)
+    [[ $log == *"InnoDB: Starting shutdown..."* && $log == *"Shutdown completed; log sequence number"* &&
+        $log == *"mariadbd: Shutdown complete"* ]]
+}
+# mariadbd logs nothing for a HUP (it flushes its logs and privileges).
+mariadb_reloaded() { true; }
+mariadb_log() { in_ct journalctl --no-pager -o cat -t mysqld -t mariadbd | tail -n 15; }
+
+pg_log=/var/log/postgresql/postgresql-15-main.log
+postgresql_answers() { [ "$(in_ct runuser -u postgres -- psql -X -A -t -c 'select 1' 2>/dev/null)" = 1 ]; }
+postgresql_procs() { in_ct pgrep -u postgres | tr '\n' ' '; }
+postgresql_shut_down() {
+    local log
+    log=$(in_ct cat "$pg_log")
+    [[ $log == *"received fast shutdown request"* && $log == *"database system is shut down"* ]]
+}
+# postgresql_reloaded COUNT: the postmaster logged COUNT reloads.
+postgresql_reloaded() {
+    [ "$(in_ct cat "$pg_log" | grep -c 'received SIGHUP, reloading configuration files')" -eq "$1" ]
+}
+postgresql_log() { in_ct tail -n 15 "$pg_log"; }
+
+apache2_answers() { http_ok; }
+apache2_procs() { in_ct pgrep -x apache2 | tr '\n' ' '; }
+apache2_shut_down() {
+    in_ct cat /var/log/apache2/error.log | grep 'caught SIGWINCH, shutting down gracefully' >/dev/null
+}
+# apache2_reloaded COUNT: COUNT graceful restarts in the error log (AH00493: SIGUSR1 received).
+apache2_reloaded() {
+    [ "$(in_ct cat /var/log/apache2/error.log | grep -c 'SIGUSR1 received')" -eq "$1" ]
+}
+apache2_log() { in_ct tail -n 15 /var/log/apache2/error.log; }
+
+# server_steps NAME PIDFILE EXPECTED_MAP: NAME-pidshim.service; PIDFILE names the daemon;
+# EXPECTED_MAP is what HUP is forwarded as (" as SIGUSR1"), empty if as itself.
+server_steps() {
+    local name=$1 pidfile=$2 as=$3
+    local unit=$name-pidshim.service main daemon t ms status procs
+    server_started=$(now_ms)
+
+    step "$unit: start (Type=notify: start returns once $pidfile names the server)"
+    t=$(now_ms)
+    check "systemctl start $unit" in_ct_long systemctl start "$unit"
+    say "#   start took $(($(now_ms) - t)) ms"
+    same "ActiveState/SubState" "$(show $unit ActiveState)/$(show $unit SubState)" active/running
+    main=$(show $unit MainPID)
+    same "MainPID runs /usr/bin/pidshim" "$(exe_of "$main")" /usr/bin/pidshim
+    daemon=$(in_ct head -n 1 "$pidfile")
+    check "when start returned, $pidfile named a live process ($daemon)" alive "$daemon"
+    check "$name answers" wait_until 10 "${name}_answers"
+    check "journal, priority 6 (info): pidshim: following pid $daemon" \
+        journal_has $unit 6 "following pid $daemon( |\$)"
+    end_step $unit
+
+    step "$unit: systemctl reload, then systemctl kill --kill-who=main -s HUP"
+    check "systemctl reload $unit" in_ct systemctl reload "$unit"
+    check "journal, priority 6: forwarded SIGHUP$as to pid $daemon" \
+        wait_until 5 journal_has $unit 6 "forwarded SIGHUP$as to pid $daemon( |\$)"
+    check "$name took it as a reload" wait_until 5 "${name}_reloaded" 1
+    check "$name answers after the reload" wait_until 10 "${name}_answers"
+    check "systemctl kill --kill-who=main -s HUP $unit" \
+        in_ct systemctl kill --kill-who=main -s HUP "$unit"
+    check "journal: two forwarded SIGHUPs" wait_until 5 eval \
+        "[ \"\$(journal_count $unit 6 'forwarded SIGHUP$as to pid $daemon( |\$)')\" -eq 2 ]"
+    check "$name took it as a second reload" wait_until 5 "${name}_reloaded" 2
+    check "$name answers after the HUP" wait_until 10 "${name}_answers"
+    same "MainPID is the same" "$(show $unit MainPID)" "$main"
+    same "the server is the same" "$(in_ct head -n 1 "$pidfile")" "$daemon"
+    same "ActiveState/SubState" "$(show $unit ActiveState)/$(show $unit SubState)" active/running
+    end_step $unit
+
+    step "$unit: systemctl stop (SIGTERM to pidshim, which forwards it)"
+    t=$(now_ms)
+    check "systemctl stop $unit" in_ct_long systemctl stop "$unit"
+    ms=$(($(now_ms) - t))
+    check "stop took ${ms} ms, well inside the unit's schedule" test "$ms" -lt 20000
+    same "ActiveState" "$(show $unit ActiveState)" inactive
+    same "Result" "$(show $unit Result)" success
+    same "MainPID" "$(show $unit MainPID)" 0
+    status=$(show $unit ExecMainStatus)
+    check "ExecMainStatus $status (0: the server's own after a clean stop, or 143)" \
+        test "$status" = 0 -o "$status" = 143
+    procs=$("${name}_procs")
+    check "no process of $name is left${procs:+: $procs}" test -z "$procs"
+    check "a clean shutdown in $name's log" wait_until 5 "${name}_shut_down"
+    check "systemd killed nothing itself and found nothing left over" nothing_left_over $unit
+    if [ "$failed" -ne "$step_failed_before" ]; then
+        say "# --- $name's log"
+        "${name}_log" | sed 's/^/#   /'
+    fi
+    end_step $unit
+    say "#   $unit: $(($(now_ms) - server_started)) ms in all"
+}
+
+servers_started=$(now_ms)
+server_steps mariadb /run/mysqld/mysqld.pid ""
+server_steps postgresql /var/lib/postgresql/15/main/postmaster.pid ""
+server_steps apache2 /run/apache2/apache2.pid " as SIGUSR1"
+say "# the servers' units took $(($(now_ms) - servers_started)) ms"
+
 step "the journal: pidshim's <N> prefixes became priorities, none was stored as text"
-raw=$(in_ct journalctl --no-pager -o cat -u nginx-pidshim.service -u forking-daemon.service |
+raw=$(in_ct journalctl --no-pager -o cat -u nginx-pidshim.service -u forking-daemon.service \
+    -u mariadb-pidshim.service -u postgresql-pidshim.service -u apache2-pidshim.service |
     grep -E '^<[0-7]>' | head -n 3)
 check "no journal line starts with a <N> prefix${raw:+: $raw}" test -z "$raw"
 same "SYSLOG_IDENTIFIER of pidshim's lines" \
