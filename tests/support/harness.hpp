@@ -812,9 +812,13 @@ struct Sandbox {
 
 inline std::string describe(const std::vector<pid_t>& pids) {
     std::string out;
+    // Appended piece by piece: GCC 12 warns wrongly (-Wstringop-overflow) on a chain of +.
     for (pid_t p : pids) {
-        out += " " + std::to_string(p) + "(" +
-               slurp("/proc/" + std::to_string(p) + "/cmdline").substr(0, 60) + ")";
+        out += ' ';
+        out += std::to_string(p);
+        out += '(';
+        out += slurp("/proc/" + std::to_string(p) + "/cmdline").substr(0, 60);
+        out += ')';
     }
     return out;
 }
