@@ -180,7 +180,9 @@ inline Scenario make_scenario(uint64_t seed) {
     s.workers_outlive = s.workers > 0 && r.chance(40);
     s.orphans = r.chance(20) ? r.between(1, 3) : 0;
     s.group = r.chance(30);
-    s.kill_after = r.chance(35) ? r.between(100, 400) : 0;
+    // At least 300 ms: a leftover worker on a loaded machine must get to log the SIGTERM it
+    // was sent before the SIGKILL that follows it.
+    s.kill_after = r.chance(35) ? r.between(300, 600) : 0;
     s.worker_ignore_term = s.workers_outlive && s.kill_after > 0 && r.chance(50);
     if (r.chance(25)) {
         s.retry = r.between(1, 4);
