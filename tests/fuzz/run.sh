@@ -14,7 +14,7 @@ flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recov
        -I"$root/src" -I"$out/generated")
 targets=(pidfile signal_map options config)
 common_objects=()
-for name in signals pidfile options log; do
+for name in signals pidfile options log exit_map stop_schedule; do
     common_objects+=("$out/obj/$name.o")
 done
 
@@ -54,7 +54,7 @@ fuzz() {
 }
 
 echo "== building ${targets[*]/%/_fuzz}"
-for name in signals pidfile options log; do
+for name in signals pidfile options log exit_map stop_schedule; do
     in_background compile "$root/src/$name.cpp" "$out/obj/$name.o"
 done
 for target in "${targets[@]}"; do
