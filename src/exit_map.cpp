@@ -1,5 +1,7 @@
 #include "exit_map.hpp"
 
+#include "log.hpp"
+
 #include <charconv>
 
 namespace pidshim {
@@ -14,14 +16,6 @@ bool parse_status(std::string_view text, int& out) {
     }
     out = value;
     return true;
-}
-
-// Built by appending: GCC 12 warns (-Wrestrict) on "'" + std::string(...) wrongly.
-std::string quoted(std::string_view text) {
-    std::string out = "'";
-    out += text;
-    out += '\'';
-    return out;
 }
 
 } // namespace
@@ -41,7 +35,7 @@ std::string exit_map::add(std::string_view spec) {
         int to = 0;
         if (colon == std::string_view::npos || !parse_status(item.substr(0, colon), from) ||
             !parse_status(item.substr(colon + 1), to)) {
-            return quoted(item) + " is not FROM:TO (two exit statuses, 0 to 255)";
+            return log::quoted(item) + " is not FROM:TO (two exit statuses, 0 to 255)";
         }
         table_[static_cast<std::size_t>(from)] = to;
         if (comma == std::string_view::npos) {

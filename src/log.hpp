@@ -19,6 +19,15 @@ void detect_journal();
 // terminal.
 std::string printable(std::string_view text);
 
+// 'text', for a message naming the bad part of a value. Built by appending: GCC 12 warns
+// (-Wrestrict) wrongly on "'" + std::string(...).
+inline std::string quoted(std::string_view text) {
+    std::string out = "'";
+    out += text;
+    out += '\'';
+    return out;
+}
+
 void write(level l, std::string_view message);
 inline void error(std::string_view message) {
     write(level::error, message);

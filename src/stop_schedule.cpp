@@ -1,5 +1,6 @@
 #include "stop_schedule.hpp"
 
+#include "log.hpp"
 #include "options.hpp"
 #include "signals.hpp"
 
@@ -25,14 +26,6 @@ bool looks_like_time(std::string_view item) {
            (!item.empty() && ((item.front() >= '0' && item.front() <= '9') || item.front() == '.'));
 }
 
-// Built by appending: GCC 12 warns (-Wrestrict) on "'" + std::string(...) wrongly.
-std::string quoted(std::string_view text) {
-    std::string out = "'";
-    out += text;
-    out += '\'';
-    return out;
-}
-
 } // namespace
 
 std::string parse_stop_schedule(std::string_view text, stop_schedule& out) {
@@ -51,7 +44,7 @@ std::string parse_stop_schedule(std::string_view text, stop_schedule& out) {
         milliseconds ms{};
         std::string problem = parse_seconds(item, ms);
         if (!problem.empty()) {
-            return quoted(item) + " " + problem;
+            return log::quoted(item) + " " + problem;
         }
         wait = ms;
         return std::string();
@@ -76,7 +69,7 @@ std::string parse_stop_schedule(std::string_view text, stop_schedule& out) {
             }
             auto signo = parse_signal(name);
             if (name.empty() || !signo) {
-                return quoted(items[i]) +
+                return log::quoted(items[i]) +
                        " is not a signal (a name such as TERM, or a number with a dash: -15)";
             }
             step.signo = *signo;
