@@ -598,8 +598,9 @@ std::vector<figure> make_figures(const settings& s) {
     };
 }
 
-// The goals of the issue, read off the same numbers as the table.
-void print_goals(const std::vector<measured>& rows) {
+// pidshim's ratio to the best peer of this run for every figure, and the goals read off the
+// same numbers as the table, one line each.
+void print_goals(const std::vector<measured>& rows, const std::vector<figure>& figures) {
     auto find = [&](const std::string& label, daemon_mode mode) -> const measured* {
         for (const auto& m : rows) {
             if (m.spec.label == label && m.spec.mode == mode && m.runs()) {
@@ -623,61 +624,87 @@ void print_goals(const std::vector<measured>& rows) {
         }
         return std::make_pair(best, who);
     };
-    auto verdict = [](bool ok) { return ok ? "met" : "NOT met"; };
-    std::puts("");
-    std::puts("Goals (pidshim -q against the best peer in this run):");
-    for (auto [samples, name] : {std::pair{&measured::forward_us, "forward latency"},
-                                 std::pair{&measured::death_us, "death notice"}}) {
-        auto [best, who] = best_peer(samples);
-        for (daemon_mode mode : {daemon_mode::forking, daemon_mode::foreground}) {
-            const measured* shim = find("pidshim -q", mode);
-            double mine = shim ? median_of(*shim, samples) : std::nan("");
-            const measured* floor = floor_of(rows, mode);
-            double base = floor ? median_of(*floor, samples) : std::nan("");
-            std::string shape = base > 0 ? ", " + fixed(mine / base, 2) + "x the floor" : "";
-            if (std::isnan(mine)) {
-                std::printf("- %s, %s: no data\n", name, mode_name(mode));
-            } else if (std::isnan(best)) {
-                std::printf("- %s, %s: median %.1f us%s; no peer installed to compare\n", name,
-                            mode_name(mode), mine, shape.c_str());
-            } else {
-                std::printf("- %s, %s: median %.1f us%s, best peer %s %.1f us: %s\n", name,
-                            mode_name(mode), mine, shape.c_str(), who.c_str(), best,
-                            verdict(mine <= best));
+    // The goal of a figure: its largest ratio to the best peer, or none (shown, not judged).
+    struct goal {
+        std::vector<double> measured::*samples;
+        double ratio;
+    };
+    const goal goals[] = {{&measured::forward_us, 1.10}, {&measured::death_us, 1.10},
+                          {&measured::start_us, 1.10}, {&measured::rss_anon_kb, 1.00}};
+    auto goal_of = [&](std::vector<double> measured::*samples) {
+        for (const auto& g : goals) {
+            if (g.samples == samples) {
+                return g.ratio;
             }
         }
-    }
-    for (daemon_mode mode : {daemon_mode::forking, daemon_mode::foreground}) {
-        const measured* shim = find("pidshim -q", mode);
-        if (shim == nullptr) {
-            continue;
+        return std::nan("");
+    };
+    const measured* shims[] = {find("pidshim -q", daemon_mode::forking),
+                               find("pidshim -q", daemon_mode::foreground)};
+    std::puts("");
+    std::puts("pidshim -q against the best peer of this run (medians; ratio = pidshim / peer):");
+    std::puts("| figure | forking | foreground | best peer | ratio forking | ratio foreground | "
+              "goal |");
+    std::puts("|---|--:|--:|---|--:|--:|---|");
+    bool all_met = true;
+    for (const auto& f : figures) {
+        auto [best, who] = best_peer(f.samples);
+        std::string cells[2];
+        std::string ratios[2];
+        double worst = std::nan("");
+        for (int i = 0; i < 2; ++i) {
+            double mine = shims[i] ? median_of(*shims[i], f.samples) : std::nan("");
+            if (std::isnan(mine)) {
+                cells[i] = "no data";
+                continue;
+            }
+            cells[i] = fixed(mine, f.decimals);
+            if (!std::isnan(best) && best > 0) {
+                double r = mine / best;
+                ratios[i] = fixed(r, 2);
+                worst = std::isnan(worst) ? r : std::max(worst, r);
+            } else if (!std::isnan(best)) {
+                // A peer at 0 (wake-ups, lost signals): pidshim must be at 0 too.
+                ratios[i] = mine == 0 ? "=" : "more";
+                worst = std::isnan(worst) ? (mine == 0 ? 0 : INFINITY)
+                                          : std::max(worst, mine == 0 ? 0.0 : INFINITY);
+            }
         }
-        double total = 0;
-        for (double w : shim->wakeups) {
-            total += w;
+        double limit = goal_of(f.samples);
+        bool zero_goal = f.samples == &measured::wakeups || f.samples == &measured::storm_lost;
+        std::string verdict;
+        if (zero_goal) {
+            bool ok = true;
+            for (const auto* shim : shims) {
+                ok = ok && shim != nullptr && median_of(*shim, f.samples) == 0 &&
+                     !(shim->*f.samples).empty();
+                if (shim != nullptr) {
+                    for (double v : shim->*f.samples) {
+                        ok = ok && v == 0;
+                    }
+                }
+            }
+            verdict = std::string("0 in every run: ") + (ok ? "met" : "NOT met");
+            all_met = all_met && ok;
+        } else if (!std::isnan(limit)) {
+            bool ok = !std::isnan(worst) && worst <= limit;
+            verdict = "<= " + fixed(limit, 2) + ": " + (std::isnan(worst) ? "no peer" : ok ? "met"
+                                                                                      : "NOT met");
+            all_met = all_met && ok;
         }
-        std::printf("- zero idle wake-ups, %s: %.0f: %s\n", mode_name(mode), total,
-                    verdict(!shim->wakeups.empty() && total == 0));
-        double lost = 0;
-        for (double l : shim->storm_lost) {
-            lost += l;
+        std::string peer = std::isnan(best) ? "none" : who + " " + fixed(best, f.decimals);
+        std::printf("| %s | %s | %s | %s | %s | %s | %s |\n", f.title.c_str(), cells[0].c_str(),
+                    cells[1].c_str(), peer.c_str(), ratios[0].c_str(), ratios[1].c_str(),
+                    verdict.c_str());
+    }
+    for (const auto* shim : shims) {
+        if (shim != nullptr && shim->storms_run > 0 && shim->storms_stopped != shim->storms_run) {
+            std::printf("- storm, %s: TERM stopped the daemon in %u of %u storms: NOT met\n",
+                        mode_name(shim->spec.mode), shim->storms_stopped, shim->storms_run);
+            all_met = false;
         }
-        std::printf(
-            "- nothing lost in the storm, %s: %.0f lost, TERM stopped the daemon %u/%u: "
-            "%s\n",
-            mode_name(mode), lost, shim->storms_stopped, shim->storms_run,
-            verdict(shim->storms_run > 0 && lost == 0 && shim->storms_stopped == shim->storms_run));
     }
-    const measured* shim = find("pidshim -q", daemon_mode::forking);
-    const measured* dumb = find("dumb-init *", daemon_mode::foreground);
-    double mine = shim ? median_of(*shim, &measured::rss_anon_kb) : std::nan("");
-    double theirs = dumb ? median_of(*dumb, &measured::rss_anon_kb) : std::nan("");
-    if (!std::isnan(theirs)) {
-        std::printf("- idle RssAnon no larger than dumb-init's: %.0f kB vs %.0f kB: %s\n", mine,
-                    theirs, verdict(mine <= theirs));
-    } else {
-        std::printf("- idle RssAnon: %.0f kB; dumb-init not installed to compare\n", mine);
-    }
+    std::printf("goals: %s\n", all_met ? "all met" : "not all met");
 }
 
 void print_header(const settings& s, const std::vector<measured>& rows, int argc, char* argv[]) {
@@ -783,8 +810,9 @@ int main(int argc, char* argv[]) {
         return 130;
     }
     print_header(s, b.rows, argc, argv);
-    print_table(b.rows, make_figures(s));
+    auto figures = make_figures(s);
+    print_table(b.rows, figures);
     print_legend();
-    print_goals(b.rows);
+    print_goals(b.rows, figures);
     return 0;
 }

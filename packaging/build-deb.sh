@@ -4,8 +4,8 @@
 #     packaging/build-deb.sh [OUTDIR]
 #
 # The tree is copied to a temporary directory, packaging/debian becomes its
-# debian/, and dpkg-buildpackage builds the binary package there (CTest runs
-# during the build unless DEB_BUILD_OPTIONS contains nocheck). The .deb (and
+# debian/, and dpkg-buildpackage builds the binary package there (the unit tests
+# run during the build unless DEB_BUILD_OPTIONS contains nocheck). The .deb (and
 # the -dbgsym .ddeb) end up in OUTDIR, ./dist by default. Nothing is written
 # into the source tree.
 #

@@ -3,11 +3,14 @@
 #
 #     packaging/ci-deb.sh
 #
-# Run as root on a Debian 12 machine: it installs what it needs with apt-get,
-# builds the .deb with packaging/build-deb.sh (CTest runs during the build),
-# runs lintian, installs the package with dpkg -i, runs the installed
-# /usr/bin/pidshim on a real forking daemon (redis-server), and purges the
-# package again. Each step is printed; any failure ends the run non-zero.
+# Run as root on a Debian 12 machine. It installs what it needs with apt-get;
+# builds the .deb with packaging/build-deb.sh, the unit tests running during the
+# build (or takes it from $PIDSHIM_DEB_DIR, where build-deb.sh made it already);
+# runs lintian; installs the package with dpkg -i; runs the installed
+# /usr/bin/pidshim on a real forking daemon (redis-server), then the integration
+# and hardening suites against it (the test programs of $PIDSHIM_BUILD_DIR, else
+# build/, built there if missing); and purges the package again. Each step is
+# printed; any failure ends the run non-zero.
 set -euo pipefail
 
 packaging=$(cd "$(dirname "$0")" && pwd)
@@ -95,12 +98,20 @@ else
 fi
 
 # --------------------------------------------------------------------------
-step "Building the package (packaging/build-deb.sh; CTest runs in dh_auto_test)"
 case " ${DEB_BUILD_OPTIONS:-} " in
 *" nocheck "*) fail "DEB_BUILD_OPTIONS contains nocheck: CI must run the tests" ;;
 esac
-"$packaging/build-deb.sh" "$tmp/dist" || fail "package build failed"
-debs=("$tmp"/dist/pidshim_*.deb)
+# PIDSHIM_DEB_DIR: the package was built already, by packaging/build-deb.sh PIDSHIM_DEB_DIR
+# (CI builds it while the test suite runs).
+dist=${PIDSHIM_DEB_DIR:-}
+if [ -n "$dist" ]; then
+    step "The package packaging/build-deb.sh built in $dist (the unit tests ran in dh_auto_test)"
+else
+    step "Building the package (packaging/build-deb.sh; the unit tests run in dh_auto_test)"
+    dist=$tmp/dist
+    "$packaging/build-deb.sh" "$dist" || fail "package build failed"
+fi
+debs=("$dist"/pidshim_*.deb)
 if [ ${#debs[@]} != 1 ] || [ ! -f "${debs[0]}" ]; then
     fail "expected one pidshim_*.deb, found: ${debs[*]}"
 fi
@@ -231,6 +242,24 @@ ok "pidshim exited with status 0"
 wait_for 2 gone "$daemon_pid" || fail "redis (pid $daemon_pid) still runs after pidshim exited"
 daemon_pid=
 ok "redis is gone"
+
+# --------------------------------------------------------------------------
+# The package build ran the unit tests; the tests that drive the binary against real
+# processes run here, against the binary the package installed.
+build=${PIDSHIM_BUILD_DIR:-$src/build}
+step "The integration and hardening suites against /usr/bin/pidshim (test programs from $build)"
+if ! ctest --test-dir "$build" -N -L integration 2>/dev/null | grep -q 'integration\.'; then
+    cmake -S "$src" -B "$build" -DPIDSHIM_HOST_TESTS=OFF -DPIDSHIM_SOAK=OFF -DPIDSHIM_BENCH=OFF ||
+        fail "cannot configure the test suite in $build"
+    cmake --build "$build" -j2 || fail "cannot build the test suite in $build"
+fi
+PIDSHIM_TEST_BIN=/usr/bin/pidshim ctest --test-dir "$build" --output-on-failure -j2 \
+    -L 'integration|hardening' >"$tmp/ctest.log" 2>&1 || {
+    cat "$tmp/ctest.log"
+    fail "the suites fail against /usr/bin/pidshim"
+}
+tail -n 3 "$tmp/ctest.log" | sed 's/^/    /'
+ok "integration and hardening suites pass against /usr/bin/pidshim"
 
 # --------------------------------------------------------------------------
 step "Purging with dpkg --purge"

@@ -6,7 +6,9 @@
 #include <charconv>
 #include <cstring>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 namespace pidshim {
@@ -99,50 +101,70 @@ pidfile_content parse_pidfile(std::string_view bytes, bool complete) {
     return {pidfile_content::status::ok, static_cast<pid_t>(pid), {}, {}, {}};
 }
 
-pidfile_content read_pidfile(const std::string& path) {
+namespace {
+
+// A regular file opened for reading, or why it was not.
+struct opened {
+    int fd = -1;
+    struct stat st {};
+    pidfile_content refusal;
+};
+
+opened open_regular(const std::string& path) {
+    opened result;
     // O_PATH opens the name without opening the object: a FIFO cannot block us and a
     // device sees no open() side effects before we know what it is.
     fd_guard where(::open(path.c_str(), O_PATH | O_CLOEXEC));
     if (where.get() < 0) {
         int err = errno;
         if (err == ENOENT) {
-            return {pidfile_content::status::missing, 0, "it does not exist", {}, {}};
+            result.refusal = {pidfile_content::status::missing, 0, "it does not exist", {}, {}};
+            return result;
         }
-        auto content = invalid(std::string("cannot open it: ") + std::strerror(err));
-        content.out_of_descriptors = err == EMFILE;
-        return content;
+        result.refusal = invalid(std::string("cannot open it: ") + std::strerror(err));
+        result.refusal.out_of_descriptors = err == EMFILE;
+        return result;
     }
-    struct stat st {};
-    if (::fstat(where.get(), &st) != 0) {
-        return invalid(std::string("cannot stat it: ") + std::strerror(errno));
+    if (::fstat(where.get(), &result.st) != 0) {
+        result.refusal = invalid(std::string("cannot stat it: ") + std::strerror(errno));
+        return result;
     }
-    if (!S_ISREG(st.st_mode)) {
-        return invalid(S_ISDIR(st.st_mode)    ? "it is a directory, not a regular file"
-                       : S_ISFIFO(st.st_mode) ? "it is a FIFO, not a regular file"
-                                              : "it is a device or socket, not a regular file");
+    const auto mode = result.st.st_mode;
+    if (!S_ISREG(mode)) {
+        result.refusal = invalid(S_ISDIR(mode)    ? "it is a directory, not a regular file"
+                                 : S_ISFIFO(mode) ? "it is a FIFO, not a regular file"
+                                                  : "it is a device or socket, not a regular file");
+        return result;
     }
-    std::string reopen = "/proc/self/fd/" + std::to_string(where.get());
-    fd_guard file(::open(reopen.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
-    if (file.get() < 0) {
+    std::string reopen = "/proc/self/fd/";
+    reopen += std::to_string(where.get());
+    result.fd = ::open(reopen.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (result.fd < 0) {
         int err = errno;
-        auto content = invalid(std::string("cannot read it: ") + std::strerror(err));
-        content.out_of_descriptors = err == EMFILE;
-        return content;
+        result.refusal = invalid(std::string("cannot read it: ") + std::strerror(err));
+        result.refusal.out_of_descriptors = err == EMFILE;
     }
+    return result;
+}
+
+// Reads the first pidfile_read_limit bytes of FD, the regular file ST describes. A read of a
+// regular file returns less than asked only at its end, so one read is enough for a pidfile.
+pidfile_content read_content(int fd, const struct stat& st) {
     char buffer[pidfile_read_limit];
     std::size_t used = 0;
     while (used < sizeof buffer) {
-        ssize_t n = ::read(file.get(), buffer + used, sizeof buffer - used);
+        std::size_t asked = sizeof buffer - used;
+        ssize_t n = ::pread(fd, buffer + used, asked, static_cast<off_t>(used));
         if (n < 0 && errno == EINTR) {
             continue;
         }
         if (n < 0) {
             return invalid(std::string("cannot read it: ") + std::strerror(errno));
         }
-        if (n == 0) {
+        used += static_cast<std::size_t>(n);
+        if (static_cast<std::size_t>(n) < asked) {
             break;
         }
-        used += static_cast<std::size_t>(n);
     }
     auto content =
         used == 0 ? pidfile_content{pidfile_content::status::unwritten, 0, "it is empty", {}, {}}
@@ -150,6 +172,66 @@ pidfile_content read_pidfile(const std::string& path) {
     content.ownership = ownership_note(st);
     content.version = version_of(st);
     return content;
+}
+
+// Whether a file kept open shows every later write to the name's file, as long as the name
+// still names it.
+bool is_local(int fd) {
+    struct statfs fs {};
+    if (::fstatfs(fd, &fs) != 0) {
+        return false;
+    }
+    switch (static_cast<unsigned long>(fs.f_type)) {
+    case EXT4_SUPER_MAGIC: // also ext2 and ext3
+    case XFS_SUPER_MAGIC:
+    case BTRFS_SUPER_MAGIC:
+    case TMPFS_MAGIC:
+    case RAMFS_MAGIC:
+        return true;
+    default:
+        return false;
+    }
+}
+
+} // namespace
+
+pidfile_content read_pidfile(const std::string& path) {
+    auto file = open_regular(path);
+    if (file.fd < 0) {
+        return file.refusal;
+    }
+    fd_guard guard(file.fd);
+    return read_content(file.fd, file.st);
+}
+
+pidfile_content pidfile_reader::read() {
+    if (held_ >= 0) {
+        struct stat st {};
+        if (::stat(path_.c_str(), &st) == 0 && st.st_dev == device_ && st.st_ino == inode_) {
+            return read_content(held_, st);
+        }
+        forget(); // renamed over, removed, or unreadable now: looked at afresh
+    }
+    auto file = open_regular(path_);
+    if (file.fd < 0) {
+        return file.refusal;
+    }
+    auto content = read_content(file.fd, file.st);
+    if (is_local(file.fd)) {
+        held_ = file.fd;
+        device_ = file.st.st_dev;
+        inode_ = file.st.st_ino;
+    } else {
+        ::close(file.fd);
+    }
+    return content;
+}
+
+void pidfile_reader::forget() {
+    if (held_ >= 0) {
+        ::close(held_);
+        held_ = -1;
+    }
 }
 
 } // namespace pidshim

@@ -45,4 +45,30 @@ pidfile_content parse_pidfile(std::string_view bytes, bool complete);
 // directory is refused without being opened), and reads at most pidfile_read_limit bytes.
 pidfile_content read_pidfile(const std::string& path);
 
+// Reads one pidfile again and again, as read_pidfile() does, but keeps the regular file it
+// last read open: while PATH still names that file (same device and inode), a read is a
+// stat() of PATH and a pread() of the open file, two system calls instead of seven. The
+// content is read every time, never assumed from the file's times. Only on local file
+// systems whose page cache is the file (ext2/3/4, XFS, Btrfs, tmpfs): NFS and other network
+// file systems check a file for changes made elsewhere only when it is opened, and an
+// overlay may swap the file underneath while keeping its inode number.
+class pidfile_reader {
+  public:
+    explicit pidfile_reader(std::string path) : path_(std::move(path)) {}
+    pidfile_reader(const pidfile_reader&) = delete;
+    pidfile_reader& operator=(const pidfile_reader&) = delete;
+    ~pidfile_reader() { forget(); }
+
+    pidfile_content read();
+    const std::string& path() const { return path_; }
+    // Closes the file kept open.
+    void forget();
+
+  private:
+    std::string path_;
+    int held_ = -1;
+    dev_t device_ = 0;
+    ino_t inode_ = 0;
+};
+
 } // namespace pidshim

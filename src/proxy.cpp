@@ -67,7 +67,7 @@ void arm(boost::asio::steady_timer& timer, milliseconds after, Handler handler) 
 
 proxy::proxy(boost::asio::io_context& io, options opts)
     : io_(io), opts_(std::move(opts)), signals_(io.get_executor()), parent_(io),
-      watch_(io.get_executor(), opts_.pidfile), notifier_(io), timeout_timer_(io),
+      watch_(io.get_executor(), opts_.pidfile), pidfile_(opts_.pidfile), notifier_(io), timeout_timer_(io),
       discover_timer_(io), retry_timer_(io), kill_daemon_timer_(io), grace_timer_(io),
       upgrade_timer_(io), upgrade_look_timer_(io) {
     int first = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -79,11 +79,11 @@ proxy::proxy(boost::asio::io_context& io, options opts)
 
 bool proxy::enough_descriptors() const {
     // Following a daemon needs a few descriptors at a time: COMMAND's and the daemon's
-    // pidfds for as long as they run, and two more to read the pidfile on each signal, or a
-    // pidfd and /proc to check a new pid. Failing now is better than failing the first time
-    // a signal arrives.
+    // pidfds for as long as they run, the pidfile kept open, and two more to open it afresh
+    // or to check a new pid (a pidfd and /proc). Failing now is better than failing the first
+    // time a signal arrives.
     std::vector<spare_descriptor> probe;
-    for (int i = 0; i < 6; ++i) {
+    for (int i = 0; i < 7; ++i) {
         int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
             log::error(std::string("too few file descriptors to follow a daemon (") +
@@ -110,7 +110,7 @@ int proxy::run() {
     }
     watch_parent();
     if (!no_pidfile()) {
-        auto before = read_pidfile(opts_.pidfile);
+        auto before = pidfile_.read();
         if (before.what == pidfile_content::status::ok) {
             stale_ = stale_pidfile{before.version, before.pid};
             log::info(opts_.pidfile + ": exists from before start (pid " +
@@ -230,19 +230,23 @@ void proxy::schedule_discovery() {
     });
 }
 
-void proxy::discover() {
+bool proxy::discover() {
     if (phase_ == phase::upgrading) {
         look_for_new_master(); // PIDFILE names the new master now, not the daemon's successor
-        return;
+        return false;
     }
-    if (phase_ != phase::ending && !no_pidfile()) {
-        act_on(observe());
+    if (phase_ == phase::ending || no_pidfile()) {
+        return false;
     }
+    auto seen = observe();
+    bool alive = seen.what == sighting::kind::current;
+    act_on(std::move(seen));
+    return alive;
 }
 
 proxy::sighting proxy::observe() {
     sighting seen;
-    seen.content = read_pidfile(opts_.pidfile);
+    seen.content = pidfile_.read();
     const auto& content = seen.content;
     switch (content.what) {
     case pidfile_content::status::missing:
@@ -263,7 +267,11 @@ proxy::sighting proxy::observe() {
         return seen;
     }
     if (target_ && content.pid == target_->pid()) {
-        seen.what = target_->exited() ? sighting::kind::gone : sighting::kind::current;
+        if (!target_->exited()) {
+            seen.what = sighting::kind::current;
+            return seen;
+        }
+        seen.what = sighting::kind::gone;
         seen.reason = "pid " + std::to_string(content.pid) + " has exited";
         return seen;
     }
@@ -433,11 +441,12 @@ void proxy::forward(int received) {
         log::debug("ignoring " + signal_name(received) + ": the daemon is gone already");
         return;
     }
+    bool seen_alive = false;
     if (phase_ != phase::waiting) {
         // PIDFILE is read again, never trusted unchanged: where file times are coarse a
         // rewrite leaves size and times as they were, and inotify is not told of a write
         // another host makes on a network file system.
-        discover();
+        seen_alive = discover();
     }
     if (phase_ == phase::upgrading && stop && new_master_) {
         // Both masters serve: the new one is stopped first, so that the old one, still the
@@ -469,7 +478,7 @@ void proxy::forward(int received) {
     if (phase_ == phase::following || phase_ == phase::upgrading || phase_ == phase::stopping) {
         // An exited daemon not reaped yet (pidshim's child) takes a signal and loses it: the
         // signal is held for its successor instead.
-        if (!target_->exited() && deliver(received, signo)) {
+        if ((seen_alive || !target_->exited()) && deliver(received, signo)) {
             return;
         }
         hold(received, signo, "pid " + std::to_string(target_->pid()) + " is not running");

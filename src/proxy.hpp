@@ -88,7 +88,9 @@ class proxy {
     void leave_working_directory();
     void follow_command();
     void enter_waiting(milliseconds bound, bool successor_window = false);
-    void discover();
+    // Reads PIDFILE and acts on what it names; true when it names the followed daemon and
+    // that daemon was alive just now.
+    bool discover();
     void schedule_discovery();
     void act_on(sighting seen);
     void adopt(target pinned, const file_version& version, origin from);
@@ -136,6 +138,7 @@ class proxy {
     signal_receiver signals_;
     parent_watch parent_;
     pidfile_watch watch_;
+    pidfile_reader pidfile_;
     notifier notifier_;
     boost::asio::steady_timer timeout_timer_;
     boost::asio::steady_timer discover_timer_;

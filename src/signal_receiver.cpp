@@ -32,9 +32,9 @@ constexpr std::size_t kernel_sigset_size = 8;
 // own went past RLIMIT_FSIZE, which the kernel sends as from pidshim), and SIGXCPU for its
 // own CPU time. The kernel's SIGINT, SIGQUIT or SIGWINCH from a terminal (SI_KERNEL) is a
 // request.
-bool is_own(const signalfd_siginfo& info) {
+bool is_own(const signalfd_siginfo& info, pid_t self) {
     int signo = static_cast<int>(info.ssi_signo);
-    if (static_cast<pid_t>(info.ssi_pid) == ::getpid() && info.ssi_code <= 0) {
+    if (static_cast<pid_t>(info.ssi_pid) == self && info.ssi_code <= 0) {
         return true;
     }
     if (signo == SIGXCPU && info.ssi_code == SI_KERNEL) {
@@ -79,6 +79,7 @@ std::string signal_receiver::start(const std::vector<int>& signals,
         return std::string("cannot receive signals (signalfd): ") + std::strerror(errno);
     }
     fd_.assign(fd);
+    self_ = ::getpid(); // once: glibc does not cache it, and a signal would ask each time
     received_ = std::move(received);
     read();
     return {};
@@ -95,7 +96,7 @@ void signal_receiver::read() {
         for (std::size_t i = 0; i < bytes / sizeof(signalfd_siginfo); ++i) {
             const auto& info = batch_[i];
             int signo = static_cast<int>(info.ssi_signo);
-            if (is_own(info)) {
+            if (is_own(info, self_)) {
                 if (is_fault_signal(signo)) {
                     die_of(signo);
                 }

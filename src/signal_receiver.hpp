@@ -33,6 +33,7 @@ class signal_receiver {
 
     boost::asio::posix::stream_descriptor fd_;
     std::function<void(int, bool)> received_;
+    pid_t self_ = 0;
     std::array<signalfd_siginfo, 16> batch_{};
 };
 

@@ -1,8 +1,18 @@
 #!/bin/bash
 # Builds the libFuzzer targets with clang (ASan + UBSan) and runs each for SECONDS (default
 # 30) from its seed corpus, two at a time. Exits non-zero on any finding.
-# Usage: tests/fuzz/run.sh [SECONDS]
+# Usage: tests/fuzz/run.sh [SECONDS]     build, then run
+#        tests/fuzz/run.sh build         build only
+#        tests/fuzz/run.sh run SECONDS   run what was built
 set -euo pipefail
+build=yes run=yes
+case ${1:-} in
+build) run=no ;;
+run)
+    build=no
+    shift
+    ;;
+esac
 seconds=${1:-30}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -53,19 +63,22 @@ fuzz() {
         $(grep -E '^stat::(number_of_executed_units|peak_rss_mb)' "$log" | tr -s ' ')
 }
 
-echo "== building ${targets[*]/%/_fuzz}"
-for name in signals pidfile options log exit_map stop_schedule; do
-    in_background compile "$root/src/$name.cpp" "$out/obj/$name.o"
-done
-for target in "${targets[@]}"; do
-    in_background compile "$here/${target}_fuzz.cpp" "$out/obj/${target}_fuzz.o"
-done
-wait_all
-for target in "${targets[@]}"; do
-    in_background clang++ "${flags[@]}" "$out/obj/${target}_fuzz.o" "${common_objects[@]}" \
-        "$libs/libboost_program_options.a" -o "$out/${target}_fuzz"
-done
-wait_all
+if [ $build = yes ]; then
+    echo "== building ${targets[*]/%/_fuzz}"
+    for name in signals pidfile options log exit_map stop_schedule; do
+        in_background compile "$root/src/$name.cpp" "$out/obj/$name.o"
+    done
+    for target in "${targets[@]}"; do
+        in_background compile "$here/${target}_fuzz.cpp" "$out/obj/${target}_fuzz.o"
+    done
+    wait_all
+    for target in "${targets[@]}"; do
+        in_background clang++ "${flags[@]}" "$out/obj/${target}_fuzz.o" "${common_objects[@]}" \
+            "$libs/libboost_program_options.a" -o "$out/${target}_fuzz"
+    done
+    wait_all
+fi
+[ $run = yes ] || exit 0
 
 for target in "${targets[@]}"; do
     in_background fuzz "$target"

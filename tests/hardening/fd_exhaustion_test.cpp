@@ -116,10 +116,11 @@ BOOST_FIXTURE_TEST_CASE(descriptors_running_out_before_the_pidfile_exit_125_and_
     check_stderr_format(shim.err());
 }
 
-// pidshim follows a daemon, then cannot open anything more: every signal re-reads the pidfile
-// and fails, yet the daemon is pinned by the pidfd pidshim already holds, which is all it needs
-// to signal the daemon and to see it exit. In a PID namespace, since pidshim works on a pid it
-// could not check again.
+// pidshim follows a daemon, then cannot open anything more, and the pidfile is written anew (a
+// new file, renamed into place), which pidshim must open to read: every signal re-reads
+// the pidfile and fails, yet the daemon is pinned by the pidfd pidshim already holds, which is
+// all it needs to signal the daemon and to see it exit. In a PID namespace, since pidshim works
+// on a pid it could not check again.
 //
 // A transient ENFILE or ENOMEM takes the same path while a daemon is followed: read_pidfile()
 // reports any failure to open, stat or read the pidfile as an invalid pidfile, flagging EMFILE
@@ -144,6 +145,10 @@ wait $!
     limit.rlim_cur = lowest_free_descriptor(shim);
     BOOST_REQUIRE(prlimit(shim, RLIMIT_NOFILE, &limit, nullptr) == 0);
     BOOST_TEST_MESSAGE("pidshim limited to " << limit.rlim_cur << " descriptors");
+    {
+        std::ofstream(pidfile + ".new") << daemon << "\n";
+    }
+    BOOST_REQUIRE(std::rename((pidfile + ".new").c_str(), pidfile.c_str()) == 0);
 
     BOOST_REQUIRE(kill(shim, SIGHUP) == 0);
     wait_for_signal(log, daemon, SIGHUP);

@@ -45,15 +45,16 @@ while kill -0 $second 2>/dev/null; do wait $second; status=$?; done
 exit $status
 )";
 
-// Counts the times a file is read to the end and closed (IN_CLOSE_NOWRITE): only pidshim reads
-// the pidfile. Two reads that end after a moment prove that pidshim has acted on what it read
-// after that moment: it reads again only once it has done with the previous read.
+// Counts the reads that return a file's content (IN_ACCESS), whether pidshim opens the file
+// afresh or reads the one it keeps open: only pidshim reads the pidfile. Two reads after a
+// moment prove that pidshim has acted on what it read after that moment: it reads again only
+// once it has done with the previous read.
 class ReadsOf {
   public:
     explicit ReadsOf(const std::string& path) : path_(path) {
         fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
         BOOST_REQUIRE(fd_ >= 0);
-        BOOST_REQUIRE_MESSAGE(inotify_add_watch(fd_, path.c_str(), IN_CLOSE_NOWRITE) >= 0,
+        BOOST_REQUIRE_MESSAGE(inotify_add_watch(fd_, path.c_str(), IN_ACCESS) >= 0,
                               "cannot watch " << path << ": " << strerror(errno));
     }
     ~ReadsOf() { close(fd_); }
@@ -75,7 +76,7 @@ class ReadsOf {
             for (ssize_t got; (got = read(fd_, buf, sizeof buf)) > 0;) {
                 for (char* at = buf; at < buf + got;) {
                     auto* e = reinterpret_cast<inotify_event*>(at);
-                    seen_ += (e->mask & IN_CLOSE_NOWRITE) != 0;
+                    seen_ += (e->mask & IN_ACCESS) != 0;
                     at += sizeof(inotify_event) + e->len;
                 }
             }

@@ -33,7 +33,7 @@ using namespace harness;
 using namespace std::chrono_literals;
 
 struct Config {
-    std::string pidshim = PIDSHIM_BIN;
+    std::string pidshim = pidshim_bin; // PIDSHIM_TEST_BIN, or the one built here
     std::string testd = TESTD_BIN;
     double seconds = 0;
     long scenarios = 0;
@@ -1117,7 +1117,7 @@ bool parse_args(int argc, char** argv) {
 
 std::string replay_command(uint64_t seed) {
     std::string cmd = cfg.self + " --seed " + std::to_string(seed) + " --scenarios 1 --verbose";
-    if (cfg.pidshim != PIDSHIM_BIN) {
+    if (cfg.pidshim != pidshim_bin) {
         cmd += " --pidshim " + cfg.pidshim;
     }
     if (cfg.testd != TESTD_BIN) {

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fcntl.h>
 #include <filesystem>
 #include <string>
 #include <sys/stat.h>
@@ -135,6 +136,72 @@ BOOST_AUTO_TEST_CASE(a_rewritten_file_has_a_new_version) {
     auto second = read_pidfile(dir.path + "/v.pid");
     BOOST_TEST(!(first.version == second.version));
     BOOST_TEST((read_pidfile(dir.path + "/v.pid").version == second.version));
+}
+
+namespace {
+// How many of this process's descriptors are open on PATH.
+int open_on(const std::string& path) {
+    int count = 0;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+        std::error_code ec;
+        if (std::filesystem::read_symlink(entry.path(), ec) == path) {
+            ++count;
+        }
+    }
+    return count;
+}
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_reader_sees_every_rewrite_of_the_file_it_keeps_open) {
+    temp_dir dir;
+    std::string path = dir.write("h.pid", "100\n");
+    pidshim::pidfile_reader reader(path);
+    BOOST_TEST(reader.read().pid == 100);
+    BOOST_TEST(open_on(path) == 1); // /tmp is a local file system: the file is kept open
+    struct stat before {};
+    BOOST_REQUIRE(::stat(path.c_str(), &before) == 0);
+    // Rewritten in place, same size, and its modification time set back: only the content
+    // tells, as on a file system with coarse times.
+    for (const char* text : {"200\n", "300\n", "", "400\n"}) {
+        FILE* f = std::fopen(path.c_str(), "r+");
+        BOOST_REQUIRE(f != nullptr);
+        BOOST_REQUIRE(::ftruncate(::fileno(f), 0) == 0);
+        std::fputs(text, f);
+        std::fclose(f);
+        timespec times[2] = {before.st_atim, before.st_mtim};
+        BOOST_REQUIRE(::utimensat(AT_FDCWD, path.c_str(), times, 0) == 0);
+        auto content = reader.read();
+        BOOST_TEST_CONTEXT("rewritten to '" << text << "'") {
+            if (*text == '\0') {
+                BOOST_TEST((content.what == pidfile_content::status::unwritten));
+            } else {
+                BOOST_TEST((content.what == pidfile_content::status::ok));
+                BOOST_TEST(content.pid == std::atoi(text));
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_reader_follows_the_name_not_the_file_it_keeps_open) {
+    temp_dir dir;
+    std::string path = dir.write("r.pid", "100\n");
+    pidshim::pidfile_reader reader(path);
+    BOOST_TEST(reader.read().pid == 100);
+
+    std::string replacement = dir.write("r.pid.new", "200\n");
+    BOOST_REQUIRE(::rename(replacement.c_str(), path.c_str()) == 0);
+    BOOST_TEST(reader.read().pid == 200);
+    BOOST_TEST(open_on(path) == 1); // the old file was let go
+
+    BOOST_REQUIRE(::unlink(path.c_str()) == 0);
+    BOOST_TEST((reader.read().what == pidfile_content::status::missing));
+    BOOST_TEST(open_on(path + " (deleted)") == 0);
+
+    // A FIFO put in its place is refused without being opened, so without blocking.
+    BOOST_REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+    auto content = reader.read();
+    BOOST_TEST((content.what == pidfile_content::status::invalid));
+    BOOST_TEST(content.reason.find("FIFO") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
