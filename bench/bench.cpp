@@ -629,8 +629,10 @@ void print_goals(const std::vector<measured>& rows, const std::vector<figure>& f
         std::vector<double> measured::*samples;
         double ratio;
     };
-    const goal goals[] = {{&measured::forward_us, 1.10}, {&measured::death_us, 1.10},
-                          {&measured::start_us, 1.10}, {&measured::rss_anon_kb, 1.00}};
+    const goal goals[] = {{&measured::forward_us, 1.10},
+                          {&measured::death_us, 1.10},
+                          {&measured::start_us, 1.10},
+                          {&measured::rss_anon_kb, 1.00}};
     auto goal_of = [&](std::vector<double> measured::*samples) {
         for (const auto& g : goals) {
             if (g.samples == samples) {
@@ -691,8 +693,10 @@ void print_goals(const std::vector<measured>& rows, const std::vector<figure>& f
             all_met = all_met && ok;
         } else if (!std::isnan(limit)) {
             bool ok = !std::isnan(worst) && worst <= limit;
-            verdict = "<= " + fixed(limit, 2) + ": " + (std::isnan(worst) ? "no peer" : ok ? "met"
-                                                                                      : "NOT met");
+            verdict = "<= " + fixed(limit, 2) + ": " +
+                      (std::isnan(worst) ? "no peer"
+                       : ok              ? "met"
+                                         : "NOT met");
             all_met = all_met && ok;
         }
         std::string peer = std::isnan(best) ? "none" : who + " " + fixed(best, f.decimals);

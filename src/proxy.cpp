@@ -67,9 +67,9 @@ void arm(boost::asio::steady_timer& timer, milliseconds after, Handler handler) 
 
 proxy::proxy(boost::asio::io_context& io, options opts)
     : io_(io), opts_(std::move(opts)), signals_(io.get_executor()), parent_(io),
-      watch_(io.get_executor(), opts_.pidfile), pidfile_(opts_.pidfile), notifier_(io), timeout_timer_(io),
-      discover_timer_(io), retry_timer_(io), kill_daemon_timer_(io), grace_timer_(io),
-      upgrade_timer_(io), upgrade_look_timer_(io) {
+      watch_(io.get_executor(), opts_.pidfile), pidfile_(opts_.pidfile), notifier_(io),
+      timeout_timer_(io), discover_timer_(io), retry_timer_(io), kill_daemon_timer_(io),
+      grace_timer_(io), upgrade_timer_(io), upgrade_look_timer_(io) {
     int first = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     reserve_.emplace_back(first);
     for (int i = 1; i < 4; ++i) {
