@@ -145,10 +145,7 @@ wait $!
     limit.rlim_cur = lowest_free_descriptor(shim);
     BOOST_REQUIRE(prlimit(shim, RLIMIT_NOFILE, &limit, nullptr) == 0);
     BOOST_TEST_MESSAGE("pidshim limited to " << limit.rlim_cur << " descriptors");
-    {
-        std::ofstream(pidfile + ".new") << daemon << "\n";
-    }
-    BOOST_REQUIRE(std::rename((pidfile + ".new").c_str(), pidfile.c_str()) == 0);
+    write_file(pidfile, std::to_string(daemon) + "\n"); // a new file, renamed into place
 
     BOOST_REQUIRE(kill(shim, SIGHUP) == 0);
     wait_for_signal(log, daemon, SIGHUP);
