@@ -681,13 +681,9 @@ void print_goals(const std::vector<measured>& rows, const std::vector<figure>& f
         if (zero_goal) {
             bool ok = true;
             for (const auto* shim : shims) {
-                ok = ok && shim != nullptr && median_of(*shim, f.samples) == 0 &&
-                     !(shim->*f.samples).empty();
-                if (shim != nullptr) {
-                    for (double v : shim->*f.samples) {
-                        ok = ok && v == 0;
-                    }
-                }
+                ok = ok && shim != nullptr && !(shim->*f.samples).empty() &&
+                     std::all_of((shim->*f.samples).begin(), (shim->*f.samples).end(),
+                                 [](double v) { return v == 0; });
             }
             verdict = std::string("0 in every run: ") + (ok ? "met" : "NOT met");
             all_met = all_met && ok;

@@ -49,7 +49,7 @@ pidfile_content read_pidfile(const std::string& path);
 // last read open: while PATH still names that file (same device and inode), a read is a
 // stat() of PATH and a pread() of the open file, two system calls instead of seven. The
 // content is read every time, never assumed from the file's times. Only on local file
-// systems whose page cache is the file (ext2/3/4, XFS, Btrfs, tmpfs): NFS and other network
+// systems whose page cache is the file (ext2/3/4, XFS, Btrfs, tmpfs, ramfs): NFS and other network
 // file systems check a file for changes made elsewhere only when it is opened, and an
 // overlay may swap the file underneath while keeping its inode number.
 class pidfile_reader {
@@ -60,11 +60,10 @@ class pidfile_reader {
     ~pidfile_reader() { forget(); }
 
     pidfile_content read();
-    const std::string& path() const { return path_; }
-    // Closes the file kept open.
-    void forget();
 
   private:
+    void forget(); // closes the file kept open
+
     std::string path_;
     int held_ = -1;
     dev_t device_ = 0;
